@@ -1,0 +1,342 @@
+"""YAML file → typed, frozen dataclasses, with every problem located by file, line, column and key.
+
+One mechanism serves both ``dispatch.yaml`` and issue manifests: the dataclass
+type hints say what is allowed, the field metadata says the limits. We compose
+the YAML into nodes (never constructing Python objects from tags), so we keep
+the position of everything, see duplicate keys, and refuse aliases before any
+"billion laughs" expansion could happen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import Problem
+from .markup import Inline, Markdown, parse_inline, parse_markdown
+from .model import SECTION_KINDS, Color, EmailAddress, HeaderText, ImageUrl, LongText, Section, Text, Url
+from .urls import check_url
+
+MAX_FILE_BYTES = 1024 * 1024
+DEFAULT_MAX_LENGTH = 20000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_INVALID = object()
+
+
+def validate_email(address: str) -> str | None:
+    """Why ``address`` is not a usable email address, or None. Syntax only: no DNS."""
+    if any(c in address for c in "\r\n"):
+        return "contains a line break"
+    if len(address) > 254:
+        return "is longer than 254 characters"
+    if not _EMAIL.match(address):
+        return f"{address!r} is not a valid email address"
+    if len(address.rsplit("@", 1)[0]) > 64:
+        return "its local part is longer than 64 characters"
+    return None
+
+
+def load_file(path: Path, cls: type, display: str | None = None) -> tuple[Any, list[Problem]]:
+    """Load and validate one YAML file into ``cls``; return (object or None, problems)."""
+    shown = display or str(path)
+    node, problems = _compose(path, shown)
+    if node is None:
+        return None, problems
+    builder = _Builder(shown)
+    value = builder.convert(node, cls, "", {})
+    problems.extend(builder.problems)
+    return (None if value is _INVALID or problems else value), problems
+
+
+def _compose(path: Path, shown: str) -> tuple[yaml.Node | None, list[Problem]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [Problem(shown, 0, 0, "", f"file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(shown, 0, 0, "", f"cannot read: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Problem(shown, line, col, "", "file is not valid UTF-8")]
+    if not text.strip():
+        return None, [Problem(shown, 0, 0, "", "file is empty")]
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "invalid YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(shown, 0, 0, "", f"YAML error: {exc}")]
+    if node is None:
+        return None, [Problem(shown, 0, 0, "", "file is empty")]
+    return node, []
+
+
+def _type_name(tp: Any) -> str:
+    names = {
+        Text: "text",
+        LongText: "text",
+        HeaderText: "text",
+        Inline: "text",
+        Markdown: "Markdown text",
+        Url: "URL",
+        ImageUrl: "https URL",
+        EmailAddress: "email address",
+        Color: "colour",
+        int: "whole number",
+        float: "number",
+        bool: "true or false",
+        date: "date",
+    }
+    if tp in names:
+        return names[tp]
+    if get_origin(tp) in (list,):
+        return "list"
+    if get_origin(tp) in (dict,) or dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "nothing (null)"
+    return repr(node.value) if len(node.value) < 40 else "text"
+
+
+class _Builder:
+    def __init__(self, shown: str):
+        self.shown = shown
+        self.problems: list[Problem] = []
+        self.seen: set[int] = set()
+
+    def problem(self, node: yaml.Node, key: str, message: str) -> object:
+        mark = node.start_mark
+        self.problems.append(Problem(self.shown, mark.line + 1, mark.column + 1, key, message))
+        return _INVALID
+
+    # ------------------------------------------------------------------ dispatch
+    def convert(self, node: yaml.Node, tp: Any, key: str, meta: dict) -> Any:
+        origin = get_origin(tp)
+        if origin not in (Union, types.UnionType) and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            # the composer hands an alias back as the very node it names
+            if id(node) in self.seen:
+                return self.problem(node, key, "YAML aliases (*name) are not allowed in dispatch files")
+            self.seen.add(id(node))
+        if origin in (Union, types.UnionType):
+            args = get_args(tp)
+            if type(None) in args:
+                if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+                    return None
+                rest = [a for a in args if a is not type(None)]
+                return self.convert(node, rest[0] if len(rest) == 1 else Union[tuple(rest)], key, meta)
+            if tp == Section:
+                return self.section(node, key)
+        if origin is Literal:
+            value = self.scalar_text(node, key)
+            if value is _INVALID:
+                return value
+            allowed = get_args(tp)
+            if value not in allowed:
+                return self.problem(node, key, f"{value!r} is not one of: {', '.join(map(str, allowed))}")
+            return value
+        if origin is list:
+            return self.sequence(node, get_args(tp)[0], key, meta)
+        if origin is dict:
+            return self.mapping_of(node, get_args(tp)[1], key, meta)
+        if dataclasses.is_dataclass(tp) and tp not in (Inline, Markdown):
+            return self.dataclass(node, tp, key)
+        return self.scalar(node, tp, key, meta)
+
+    # ------------------------------------------------------------------ containers
+    def sequence(self, node: yaml.Node, item_tp: Any, key: str, meta: dict) -> Any:
+        if not isinstance(node, yaml.SequenceNode):
+            return self.problem(node, key, f"expected a list, got {_node_kind(node)}")
+        lo, hi = meta.get("min_items", 0), meta.get("max_items", 1000)
+        if len(node.value) < lo:
+            return self.problem(node, key, f"needs at least {lo} item{'s' if lo > 1 else ''}")
+        if len(node.value) > hi:
+            return self.problem(node, key, f"has {len(node.value)} items; at most {hi} are allowed")
+        item_meta = {k: v for k, v in meta.items() if k in ("max_length",)}
+        values = [self.convert(child, item_tp, f"{key}[{i}]", item_meta) for i, child in enumerate(node.value)]
+        return _INVALID if any(v is _INVALID for v in values) else values
+
+    def pairs(self, node: yaml.MappingNode, key: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
+        """The mapping's (name, key node, value node), reporting duplicate and non-text keys."""
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, yaml.Node] = {}
+        ok = True
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode) or knode.tag == "tag:yaml.org,2002:merge":
+                self.problem(knode, key, "keys must be plain names (no '<<' merges or complex keys)")
+                ok = False
+                continue
+            name = knode.value
+            if name in seen:
+                first = seen[name].start_mark.line + 1
+                self.problem(knode, _join(key, name), f"duplicate key (first set on line {first})")
+                ok = False
+                continue
+            seen[name] = knode
+            out.append((name, knode, vnode))
+        return out if ok else None
+
+    def mapping_of(self, node: yaml.Node, value_tp: Any, key: str, meta: dict) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return self.problem(node, key, f"expected a mapping, got {_node_kind(node)}")
+        pairs = self.pairs(node, key)
+        if pairs is None:
+            return _INVALID
+        result = {}
+        for name, knode, vnode in pairs:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                self.problem(knode, _join(key, name), "names may use letters, digits, '-', '_' and '.'")
+                result[name] = _INVALID
+                continue
+            result[name] = self.convert(vnode, value_tp, _join(key, name), {})
+        return _INVALID if any(v is _INVALID for v in result.values()) else result
+
+    def section(self, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return self.problem(node, key, f"expected a section (a mapping with 'kind'), got {_node_kind(node)}")
+        kind_node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "kind"), None)
+        if kind_node is None:
+            return self.problem(node, _join(key, "kind"), f"missing; one of: {', '.join(SECTION_KINDS)}")
+        kind = kind_node.value if isinstance(kind_node, yaml.ScalarNode) else None
+        if kind not in SECTION_KINDS:
+            hint = difflib.get_close_matches(str(kind), SECTION_KINDS, n=1)
+            more = f" (did you mean {hint[0]!r}?)" if hint else f"; one of: {', '.join(SECTION_KINDS)}"
+            return self.problem(kind_node, _join(key, "kind"), f"unknown section kind {kind!r}{more}")
+        return self.dataclass(node, SECTION_KINDS[kind], key, skip=("kind",))
+
+    def dataclass(self, node: yaml.Node, cls: type, key: str, skip: tuple[str, ...] = ()) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            return self.problem(node, key, f"expected a mapping, got {_node_kind(node)}")
+        pairs = self.pairs(node, key)
+        fields = {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}
+        hints = _hints(cls)
+        values: dict[str, Any] = {}
+        ok = pairs is not None
+        for name, knode, vnode in pairs or []:
+            if name in skip:
+                continue
+            if name not in fields:
+                hint = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+                more = f" (did you mean {hint[0]!r}?)" if hint else f"; known keys: {', '.join(fields)}"
+                self.problem(knode, _join(key, name), f"unknown key{more}")
+                ok = False
+                continue
+            value = self.convert(vnode, hints[name], _join(key, name), dict(fields[name].metadata))
+            if value is _INVALID:
+                ok = False
+            values[name] = value
+        for name, f in fields.items():
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+            if required and name not in values and pairs is not None:
+                self.problem(node, _join(key, name), f"missing (required {_type_name(hints[name])})")
+                ok = False
+        if not ok:
+            return _INVALID
+        return cls(**values)
+
+    # ------------------------------------------------------------------ scalars
+    def scalar_text(self, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return self.problem(node, key, f"expected text, got {_node_kind(node)}")
+        if node.tag.endswith(":null"):
+            return self.problem(node, key, "is empty; give a value or leave the key out")
+        return node.value
+
+    def scalar(self, node: yaml.Node, tp: Any, key: str, meta: dict) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return self.problem(node, key, f"expected {_type_name(tp)}, got {_node_kind(node)}")
+        if node.tag.endswith(":null"):
+            return self.problem(node, key, "is empty; give a value or leave the key out")
+        raw: str = node.value
+        if tp is bool:
+            low = raw.lower()
+            if node.tag.endswith(":bool") or low in ("true", "false"):
+                return low in ("true", "yes", "on", "y")
+            return self.problem(node, key, f"expected true or false, got {raw!r}")
+        if tp in (int, float):
+            return self.number(node, tp, key, meta)
+        if tp is date:
+            try:
+                return date.fromisoformat(raw.strip())
+            except ValueError:
+                return self.problem(node, key, f"{raw!r} is not a valid date (use YYYY-MM-DD)")
+        # text kinds
+        if _CONTROL.search(raw):
+            return self.problem(node, key, "contains control characters")
+        limit = meta.get("max_length", DEFAULT_MAX_LENGTH)
+        if len(raw) > limit:
+            return self.problem(node, key, f"is {len(raw):,} characters long; at most {limit:,} are allowed")
+        if tp is HeaderText and ("\r" in raw or "\n" in raw.rstrip("\n")):
+            return self.problem(node, key, "must be one line: CR and LF are not allowed in a mail header")
+        value = raw.strip()
+        if not value:
+            return self.problem(node, key, "must not be empty")
+        if tp in (Text, HeaderText):
+            return tp(" ".join(value.split()))
+        if tp is LongText:
+            return LongText("\n".join(" ".join(line.split()) for line in value.splitlines()))
+        if tp is Inline or tp is Markdown:
+            parsed, errors = (parse_inline if tp is Inline else parse_markdown)(value)
+            for error in errors:
+                self.problem(node, key, error)
+            return _INVALID if errors else parsed
+        if tp in (Url, ImageUrl):
+            error = check_url(value, https_only=tp is ImageUrl)
+            return self.problem(node, key, error) if error else tp(value)
+        if tp is EmailAddress:
+            error = validate_email(value)
+            return self.problem(node, key, error) if error else EmailAddress(value)
+        if tp is Color:
+            return Color(value) if _COLOR.match(value) else self.problem(node, key, f"{value!r} is not a colour like '#1a5fb4'")
+        return self.problem(node, key, f"unsupported field type {tp!r}")  # a bug in the model, said plainly
+
+    def number(self, node: yaml.ScalarNode, tp: type, key: str, meta: dict) -> Any:
+        raw = node.value.strip().replace("_", "")
+        try:
+            value = int(raw) if tp is int else float(raw)
+        except ValueError:
+            return self.problem(node, key, f"expected a {_type_name(tp)}, got {node.value!r}")
+        if tp is float and value != value:  # NaN
+            return self.problem(node, key, "expected a number, got NaN")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            return self.problem(node, key, f"{value} is out of range ({lo} to {hi})")
+        return value
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        # localns: a field named ``date`` would otherwise shadow the type in the class namespace
+        _HINTS[cls] = get_type_hints(cls, localns={"date": date})
+    return _HINTS[cls]
