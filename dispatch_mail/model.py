@@ -85,13 +85,13 @@ class Quote:
 class Masthead:
     """The top of the issue."""
 
-    eyebrow: Text = doc("The small line above the headline, e.g. 'DPDK Project · Q1 2026 Newsletter'.", max_length=160)
+    eyebrow: Text | None = doc("The small line above the headline, e.g. 'DPDK Project · Q1 2026 Newsletter'.", None, max_length=160)
     headline: LongText = doc("The issue's headline; a line break is kept.", max_length=200)
     dek: Inline | None = doc("The line under the headline.", None, max_length=600)
     image: Image | None = doc("A hero image under the headline.", None)
     stats: list[Text] | None = doc(
         "The stats line. Leave it out: it is derived from the sections "
-        "(e.g. '5 owned stories · Ecosystem digest · APAC roundup').",
+        "(e.g. '5 owned stories · Ecosystem digest · APAC roundup'); `[]` shows the date alone.",
         None,
         max_items=8,
     )
@@ -224,7 +224,7 @@ class CallToActionSection(SectionBase):
 
     kind: ClassVar[str] = "cta"
     text: Inline = doc("The paragraph.", max_length=3000)
-    button: Action = doc("The button.")
+    button: Action | None = doc("The button.", None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,25 @@
+"""The library API behind the CLI: what a Python user calls, knowing nothing of click."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .build import BuildResult, build_issue
+from .manifest import find_project_root, issue_dirs, load_project
+
+__all__ = ["BuildResult", "build_issue", "build_all"]
+
+
+def build_all(project_dir: Path, out_dir: Path | None = None) -> tuple[list[BuildResult], list[tuple[Path, Exception]]]:
+    """Build every issue of the project; a failing issue does not stop the others."""
+    from .errors import DispatchError
+
+    project = load_project(find_project_root(project_dir))
+    built: list[BuildResult] = []
+    failed: list[tuple[Path, Exception]] = []
+    for folder in issue_dirs(project):
+        try:
+            built.append(build_issue(folder, out_dir / folder.name if out_dir else None))
+        except DispatchError as exc:
+            failed.append((folder, exc))
+    return built, failed

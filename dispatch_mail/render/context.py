@@ -1,0 +1,112 @@
+"""What the templates get besides the manifest: derived values the owner should not type twice."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from ..config import Project
+from ..model import FeaturedSection, Issue, ReadingListSection, RoundupSection, StoriesSection
+from ..urls import add_utm
+
+# Per-recipient values are rendered as these tokens and substituted afterwards,
+# so an issue is rendered once, not once per recipient. Letters and digits only:
+# they survive HTML escaping, URL quoting and quoted-printable unchanged.
+MERGE_FIELDS = ("unsubscribe_url", "name", "email")
+
+
+def merge_token(name: str) -> str:
+    return f"XDISPATCHMERGE{name.replace('_', '').upper()}X"
+
+
+@dataclass(frozen=True)
+class Linker:
+    """Adds the issue's UTM parameters to outbound links."""
+
+    params: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, url: str) -> str:
+        return add_utm(url, self.params)
+
+
+def utm_params(project: Project, issue: Issue) -> dict[str, str]:
+    """The project's UTM defaults, overridden key by key by the issue's."""
+    merged = {"source": project.utm.source, "medium": project.utm.medium, "campaign": project.utm.campaign}
+    enabled = project.utm.enabled
+    if issue.utm is not None:
+        enabled = issue.utm.enabled
+        for key in merged:
+            value = getattr(issue.utm, key)
+            if value is not None:
+                merged[key] = value
+    if not enabled:
+        return {}
+    return {f"utm_{k}": v.replace("{slug}", issue.slug) for k, v in merged.items() if v}
+
+
+def stats_line(issue: Issue) -> list[str]:
+    """The masthead's stats, e.g. ['5 owned stories', 'Ecosystem digest', 'APAC roundup']."""
+    if issue.masthead.stats is not None:
+        return list(issue.masthead.stats)
+    parts: list[str] = []
+    owned = 0
+    owned_at: int | None = None
+    for section in issue.sections:
+        if isinstance(section, (FeaturedSection, StoriesSection)) and section.stat is None:
+            owned += 1 if isinstance(section, FeaturedSection) else len(section.items)
+            if owned_at is None:
+                owned_at = len(parts)
+                parts.append("")
+        elif section.stat is not None:
+            parts.append(section.stat)
+        elif isinstance(section, ReadingListSection):
+            parts.append("Reading list")
+        elif isinstance(section, RoundupSection):
+            parts.append(f"{section.region} roundup")
+    if owned_at is not None:
+        parts[owned_at] = f"{owned} owned {'story' if owned == 1 else 'stories'}"
+    return parts
+
+
+def slugify(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def section_anchors(issue: Issue) -> list[str]:
+    """A unique HTML id per section, from its `id` or its heading."""
+    seen: set[str] = set()
+    anchors = []
+    for i, section in enumerate(issue.sections):
+        base = slugify(section.id or section.heading or f"section-{i + 1}")
+        anchor, n = base, 2
+        while anchor in seen:
+            anchor, n = f"{base}-{n}", n + 1
+        seen.add(anchor)
+        anchors.append(anchor)
+    return anchors
+
+
+def web_unsubscribe_url(project: Project) -> str:
+    """The unsubscribe link of the web version and of built files: no personal token."""
+    return project.footer.preferences_url or project.footer.unsubscribe_url.replace("{token}", "")
+
+
+def template_context(project: Project, issue: Issue, personal: bool) -> dict:
+    """Everything the templates see. ``personal`` renders merge tokens for later substitution."""
+    merge = {
+        name: merge_token(name) if personal else "" for name in MERGE_FIELDS
+    }
+    if not personal:
+        merge["unsubscribe_url"] = web_unsubscribe_url(project)
+    return {
+        "project": project,
+        "issue": issue,
+        "lang": issue.lang or project.lang,
+        "stats": stats_line(issue),
+        "anchors": section_anchors(issue),
+        "web_url": project.web_url(issue.slug),
+        "merge": merge,
+        "linker": Linker(utm_params(project, issue)),
+    }

@@ -1,0 +1,24 @@
+"""CSS inlining with css-inline (see docs/performance.md for why not premailer).
+
+Only the theme's ``inline.css`` is inlined; MJML's own style blocks (media
+queries, dark mode, resets) are marked to be left alone and kept as they are,
+which is what MJML's own ``mj-style inline="inline"`` does.
+"""
+
+from __future__ import annotations
+
+_IGNORE = '<style data-css-inline="ignore"'
+
+
+def inline_css(html: str, css: str) -> str:
+    import css_inline
+
+    inliner = css_inline.CSSInliner(
+        inline_style_tags=True,
+        keep_style_tags=True,
+        keep_at_rules=True,
+        load_remote_stylesheets=False,  # a build never needs the network
+        extra_css=css,
+    )
+    marked = html.replace("<style", _IGNORE)
+    return inliner.inline(marked).replace(_IGNORE, "<style")

@@ -1,0 +1,18 @@
+"""The plaintext part: its own template, wrapped at 72 columns, links as numbered references."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..markup import References
+from .templates import render
+
+_BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
+_TRAILING = re.compile(r"[ \t]+\n")
+
+
+def render_text(context: dict, override_dir: Path | None) -> str:
+    text = render("email.txt.j2", {**context, "refs": References(context["linker"])}, override_dir)
+    text = _TRAILING.sub("\n", text)
+    return _BLANK_RUNS.sub("\n\n", text).strip("\n") + "\n"

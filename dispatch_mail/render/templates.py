@@ -1,0 +1,148 @@
+"""Jinja2: the manifest model → MJML and → plaintext.
+
+The newsletter's own template folder is searched before the built-in theme,
+so any theme file can be overridden by one of the same name. Autoescape is on
+for everything but ``*.txt.j2``; manifest text reaches templates only as data,
+never as template source, so ``{{ }}`` typed in a manifest is printed as is.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from ..errors import RenderError
+from ..markup import Inline, Markdown, References, inline_html, inline_text, markdown_html
+from ..markup import ListBlock, Heading, Quote as QuoteBlock
+
+THEME_DIR = Path(__file__).resolve().parent.parent / "theme"
+TEXT_WIDTH = 72
+
+
+def _autoescape(name: str | None) -> bool:
+    return not (name or "").endswith(".txt.j2")
+
+
+@lru_cache(maxsize=8)
+def environment(override_dir: str | None) -> jinja2.Environment:
+    """One environment per template search path; compiled templates are cached in it."""
+    search = [override_dir] if override_dir and Path(override_dir).is_dir() else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*search, str(THEME_DIR)]),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        inline=_inline_filter,
+        markdown=_markdown_filter,
+        track=_track_filter,
+        nl2br=_nl2br,
+        month_year=lambda d: d.strftime("%B %Y"),
+        wrap=wrap,
+        text=_text_filter,
+        md_text=_md_text_filter,
+    )
+    env.globals["references"] = _references_global
+    return env
+
+
+def render(template: str, context: dict, override_dir: Path | None) -> str:
+    """Render one template, turning any template failure into a RenderError that says where."""
+    env = environment(str(override_dir) if override_dir else None)
+    try:
+        return env.get_template(template).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template not found: {exc.name}") from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"{_template_position(exc)}: {exc.message}") from None
+    except Exception as exc:  # a theme override can fail in any way; say where, not how deep
+        raise RenderError(f"{_template_position(exc)}: {type(exc).__name__}: {exc}") from None
+
+
+def _template_position(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    where = "template"
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__jinja_template__")
+        if name is not None:
+            where = f"{name.filename}:{name.get_corresponding_lineno(tb.tb_lineno)}"
+        tb = tb.tb_next
+    return where
+
+
+# ------------------------------------------------------------------ HTML filters
+@jinja2.pass_context
+def _inline_filter(ctx, value: Inline, on_accent: bool = False) -> Markup:
+    style = f"color:{ctx['project'].brand.colors.on_accent};" if on_accent else ""
+    return Markup(inline_html(value, ctx["linker"], style))
+
+
+@jinja2.pass_context
+def _markdown_filter(ctx, value: Markdown) -> Markup:
+    return Markup(markdown_html(value, ctx["linker"]))
+
+
+@jinja2.pass_context
+def _track_filter(ctx, url: str) -> str:
+    return ctx["linker"](url)
+
+
+def _nl2br(value: str) -> Markup:
+    return Markup("<br>").join(Markup.escape(line) for line in str(value).split("\n"))
+
+
+# ------------------------------------------------------------------ plaintext filters
+def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
+    """Wrap at ``width`` columns; URLs and other long words are never broken."""
+    return textwrap.fill(
+        " ".join(str(text).split()),
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _references(ctx) -> References:
+    return ctx["refs"]  # one collector per plaintext render, put there by plaintext.py
+
+
+@jinja2.pass_context
+def _text_filter(ctx, value: Inline) -> str:
+    return inline_text(value, _references(ctx))
+
+
+@jinja2.pass_context
+def _md_text_filter(ctx, value: Markdown) -> str:
+    refs = _references(ctx)
+    out = []
+    for block in value.blocks:
+        if isinstance(block, ListBlock):
+            for n, item in enumerate(block.items, 1):
+                bullet = f"{n}. " if block.ordered else "- "
+                out.append(wrap(inline_text(item, refs), " " * len(bullet), bullet))
+        elif isinstance(block, Heading):
+            title = inline_text(block.inline, refs)
+            out.append(f"{title}\n{'-' * min(len(title), TEXT_WIDTH)}")
+        elif isinstance(block, QuoteBlock):
+            out.append(wrap(inline_text(block.inline, refs), "> "))
+        else:
+            out.append(wrap(inline_text(block.inline, refs)))
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+@jinja2.pass_context
+def _references_global(ctx) -> str:
+    """The inline-link references gathered since the last call, as ``[n] url`` lines."""
+    return "\n".join(f"[{n}] {url}" for n, url in _references(ctx).take())
