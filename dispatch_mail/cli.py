@@ -103,6 +103,238 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, quiet
     return 0
 
 
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--test", "to_reviewers", is_flag=True, help="Send test copies to the reviewers in dispatch.yaml.")
+@click.option("--to", "to", multiple=True, metavar="ADDRESS", help="Send a test copy to ADDRESS (repeatable).")
+@click.option("--list", "list_name", metavar="NAME_OR_CSV", help="The real send: a list of dispatch.yaml, or a CSV file.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--dry-run", "dry_run_to", type=click.Path(path_type=Path), metavar="DIR_OR_MBOX", help="Write every message to DIR (.eml files) or FILE.mbox instead of sending.")
+@click.option("--smtp", "profile", metavar="PROFILE", help="SMTP profile of dispatch.yaml (default: 'default').")
+@click.option("--smtp-host", help="SMTP relay host (overrides the profile).")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), help="SMTP relay port.")
+@click.option("--tls", type=click.Choice(["implicit", "starttls", "none"]), help="Transport security (default starttls).")
+@click.option("--insecure", is_flag=True, help="Allow plaintext to a non-loopback host and skip certificate checks.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False), help="Trust this CA bundle for the relay's certificate.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="SMTP connections at once.")
+@click.option("--rate", type=click.FloatRange(0.001, None), help="Messages per second at most.")
+@click.option("--max-per-hour", type=click.IntRange(1, None), help="Stop once this many were sent in the last hour.")
+@click.option("--max-per-day", type=click.IntRange(1, None), help="Stop once this many were sent in the last 24 hours.")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True, help="Tries per recipient for transient failures.")
+@click.option("--retry-base", type=click.FloatRange(0, None), default=5.0, show_default=True, help="Seconds before the first retry (doubles each time, with jitter).")
+@click.option("--throttle-pause", type=click.FloatRange(0, None), default=30.0, show_default=True, help="Seconds the whole send pauses when the relay throttles.")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), help="The send journal (default build/<slug>/send-<list>.journal).")
+@click.option("--uncertain", type=click.Choice(["resend", "hold"]), default="resend", show_default=True, help="Recipients a crash left in flight: send again, or hold for review.")
+@click.option("--force", is_flag=True, help="Resume even though the rendered issue changed since the send started.")
+@click.option("--secret-file", type=click.Path(path_type=Path), help="File holding the unsubscribe-token secret (else DISPATCH_UNSUBSCRIBE_SECRET).")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True, help="SMTP timeout in seconds.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def send(issue_dir: Path, to_reviewers: bool, to: tuple[str, ...], list_name: str | None, yes: bool, dry_run_to: Path | None,
+         profile: str | None, smtp_host: str | None, smtp_port: int | None, tls: str | None, insecure: bool, cafile: str | None,
+         concurrency: int | None, rate: float | None, max_per_hour: int | None, max_per_day: int | None, max_attempts: int,
+         retry_base: float, throttle_pause: float, journal_path: Path | None, uncertain: str, force: bool,
+         secret_file: Path | None, timeout: float, quiet: bool) -> int:
+    """Send test copies, or the real send to a list: personalized, throttled, resumable.
+
+    \b
+    Examples:
+      dispatch send issues/2026-q1 --test                      # the reviewers in dispatch.yaml
+      dispatch send issues/2026-q1 --to me@example.org
+      dispatch send issues/2026-q1 --list subscribers --dry-run out.mbox
+      dispatch send issues/2026-q1 --list subscribers          # shows the plan, asks, sends
+      dispatch send issues/2026-q1 --list subscribers --yes    # resumes where it stopped
+
+    Credentials come from DISPATCH_SMTP_USER and DISPATCH_SMTP_PASSWORD, the
+    unsubscribe-token secret from DISPATCH_UNSUBSCRIBE_SECRET (or --secret-file).
+    """
+    import asyncio
+
+    from . import campaign
+    from .errors import UsageError
+    from .send import SendOptions
+
+    testing = to_reviewers or bool(to)
+    if testing and list_name:
+        raise UsageError("--test/--to and --list are separate sends: choose one")
+    if not testing and not list_name:
+        raise UsageError("say who gets it: --test (reviewers), --to ADDRESS, or --list NAME_OR_CSV")
+    prepared = campaign.prepare(issue_dir, secret_file=secret_file, test=testing, secret_required=not testing and dry_run_to is None)
+    if prepared.secret_is_ephemeral:
+        echo("note: no DISPATCH_UNSUBSCRIBE_SECRET; unsubscribe links in these copies use a throwaway secret", err=True)
+    project = prepared.project
+    recipients = campaign.test_recipients(project, list(to), to_reviewers) if testing else None
+
+    if dry_run_to is not None:
+        count, excluded = campaign.dry_run(prepared, recipients, list_name, dry_run_to)
+        for exclusion in excluded:
+            echo(f"excluded: {exclusion}", err=True)
+        echo(f"dry run: {count} message{'s' if count != 1 else ''} written to {dry_run_to}; nothing was sent")
+        return 0
+
+    settings, defaults = campaign.smtp_settings(project, profile, smtp_host, smtp_port, tls, insecure, cafile, timeout)
+    options = SendOptions(
+        concurrency=concurrency or defaults.get("concurrency") or 4,
+        rate=rate if rate is not None else defaults.get("rate"),
+        max_per_hour=max_per_hour, max_per_day=max_per_day, max_attempts=max_attempts,
+        retry_base=retry_base, throttle_pause=throttle_pause,
+    )
+    if testing:
+        assert recipients is not None
+        summary, failures = asyncio.run(campaign.send_test(prepared, recipients, settings, options))
+        for address, reply in failures:
+            echo(f"not delivered: {address}: {reply}", err=True, fg="red")
+        echo(f"test copies: {summary.sent} sent to {', '.join(r.email for r in recipients)} via {settings.describe()}")
+        return 1 if failures else 0
+
+    assert list_name is not None
+    journal, plan = campaign.open_send(prepared, list_name, journal_path=journal_path, force=force, uncertain=uncertain)
+    with journal:
+        plan.relay, plan.concurrency, plan.rate = settings.describe(), options.concurrency, options.rate
+        echo(plan.describe())
+        if plan.to_send == 0:
+            echo("nothing to send: every recipient was already reached or has failed (see dispatch status)")
+            return _exit_for(journal.counts())
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("not a terminal: add --yes to send without asking")
+            if not click.confirm(f"Send {plan.to_send:,} messages now?", default=False):
+                echo("nothing sent")
+                return 0
+        progress = None if quiet or not sys.stderr.isatty() else _progress_printer(plan.to_send)
+        try:
+            summary = asyncio.run(campaign.run_send(journal, prepared, settings, options, progress))
+        except DispatchError:
+            echo(f"resume with: {_resume_command()}", err=True)
+            raise
+        counts = journal.counts()
+    if progress:
+        click.echo("", err=True)
+    echo(
+        f"sent {summary.sent:,}, failed {summary.failed:,}, still pending {counts['pending']:,}, "
+        f"in {summary.duration:.1f}s ({summary.rate:.0f}/s); {counts['sent']:,} of {sum(counts.values()):,} reached in all"
+    )
+    if summary.possibly_duplicated:
+        echo(f"note: {summary.possibly_duplicated} message(s) were retried after the connection dropped during DATA; "
+             "the server may have accepted the first copy (RFC 1047)", err=True)
+    if summary.stopped_reason:
+        echo(f"stopped: {summary.stopped_reason}", err=True)
+    if summary.interrupted or summary.stopped_reason or counts["pending"]:
+        echo(f"resume with: {_resume_command()}", err=True)
+    if summary.interrupted:
+        return 130
+    return _exit_for(counts)
+
+
+def _exit_for(counts: dict[str, int]) -> int:
+    return 1 if counts.get("failed") else 0
+
+
+def _resume_command() -> str:
+    import shlex
+
+    args = ["dispatch", *sys.argv[1:]]
+    if "--yes" not in args:
+        args.append("--yes")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _progress_printer(total: int):
+    import time
+
+    start = time.monotonic()
+
+    def show(summary, counts) -> None:
+        done = summary.sent + summary.failed
+        elapsed = max(time.monotonic() - start, 1e-6)
+        rate = summary.sent / elapsed
+        left = (total - done) / rate if rate > 0 else 0
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\r[{bar}] {done:,}/{total:,} {rate:,.0f}/s {int(left) // 60}m{int(left) % 60:02d}s left ", nl=False, err=True)
+
+    return show
+
+
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--list", "list_name", metavar="NAME", help="Only the journal of this list.")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), help="A journal file to read.")
+@click.option("--failures-csv", type=click.Path(path_type=Path), help="Write the failed recipients (email, code, reply) to this CSV.")
+@click.option("--excluded", is_flag=True, help="List the rows excluded from the list and why.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def status(issue_dir: Path, list_name: str | None, journal_path: Path | None, failures_csv: Path | None, excluded: bool, fmt: str) -> int:
+    """Show a send's progress and failures from its journal.
+
+    \b
+    Example:
+      dispatch status issues/2026-q1
+      dispatch status issues/2026-q1 --failures-csv failed.csv
+    """
+    import csv
+    import io
+    import json
+
+    from .files import atomic_write
+    from .journal import Journal
+    from .manifest import load, shown_path
+
+    project, issue = load(issue_dir)
+    if journal_path:
+        paths = [journal_path]
+    else:
+        folder = project.root / "build" / issue.slug
+        pattern = f"send-{list_name}.journal" if list_name else "send-*.journal"
+        paths = sorted(folder.glob(pattern))
+        if not paths:
+            from .errors import UsageError
+
+            raise UsageError(f"no send journal for {issue.slug} in {shown_path(folder)} (nothing sent yet?)")
+    report = []
+    for path in paths:
+        with Journal.open(path, create=False) as journal:
+            counts = journal.counts()
+            failures = list(journal.rows("failed"))
+            entry = {
+                "journal": shown_path(path),
+                "counts": counts,
+                "uncertain": journal.uncertain_count(),
+                "failures": [{"email": r.email, "code": r.last_code, "reply": r.last_reply} for r in failures],
+                "excluded": [str(e) for e in journal.exclusions()] if excluded else [],
+            }
+            report.append(entry)
+            if failures_csv:
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                writer.writerow(["email", "code", "reply"])
+                for r in failures:
+                    writer.writerow([r.email, r.last_code or "", r.last_reply or ""])
+                atomic_write(failures_csv, buffer.getvalue())
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return 0
+    for entry in report:
+        c = entry["counts"]
+        total = sum(c.values())
+        echo(f"{entry['journal']}: {c['sent']:,}/{total:,} sent, {c['pending']:,} pending, {c['failed']:,} failed, "
+             f"{c['held']:,} held, {c['sending']:,} in flight")
+        if entry["uncertain"]:
+            echo(f"  {entry['uncertain']} interrupted in flight at some point (possible duplicates)")
+        for f in entry["failures"][:50]:
+            echo(f"  failed: {f['email']}: {f['reply']}")
+        if len(entry["failures"]) > 50:
+            echo(f"  … and {len(entry['failures']) - 50} more (--failures-csv FILE for all)")
+        for line in entry["excluded"]:
+            echo(f"  excluded: {line}")
+    if failures_csv:
+        echo(f"failures written to {failures_csv}")
+    return 0
+
+
+
+
 def _report(summary: str, warnings: list[str], quiet: bool) -> None:
     if quiet:
         for warning in warnings:

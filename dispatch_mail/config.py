@@ -78,6 +78,9 @@ class Footer:
         "Unsubscribe URL template; '{token}' is replaced by each recipient's signed token. "
         "In the web version and built files it is shown without a token.",
     )
+    unsubscribe_mailto: EmailAddress | None = doc(
+        "An address that unsubscribes whoever writes to it; offered in List-Unsubscribe after the https URL.", None
+    )
     preferences_url: Url | None = doc("Where subscribers manage their preferences.", None)
     text: Text | None = doc("A line such as 'You receive this because you subscribed at dpdk.org'.", None, max_length=400)
     links: list[Action] = doc("Links shown in the footer (website, social, archive).", [], max_items=12)
@@ -102,6 +105,17 @@ class SmtpProfile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Dkim:
+    """DKIM signing by dispatch itself (most relays sign for you; use this when yours does not)."""
+
+    domain: Text = doc("The signing domain (d=); it must align with the From domain for DMARC.", max_length=253)
+    selector: Text = doc("The selector (s=): the key is published at <selector>._domainkey.<domain>.", max_length=63)
+    key_file: Text | None = doc(
+        "Path of the PEM private key; DISPATCH_DKIM_KEY_FILE overrides it. Never commit the key.", None
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Project:
     """The newsletter: the settings every issue shares."""
 
@@ -120,6 +134,7 @@ class Project:
     reviewers: list[EmailAddress] = doc("Who gets test sends (`dispatch send --test`).", [], max_items=100)
     lists: dict[str, SubscriberList] = doc("Subscriber lists by name.", {})
     smtp: dict[str, SmtpProfile] = doc("SMTP profiles by name; 'default' is used unless another is named.", {})
+    dkim: Dkim | None = doc("Sign messages with DKIM (List-Unsubscribe and List-Unsubscribe-Post included).", None)
     # filled by the loader
     root: Path = Path(".")
 

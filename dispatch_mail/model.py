@@ -269,6 +269,13 @@ class Issue:
     masthead: Masthead = doc("The top of the issue.")
     sections: list[Section] = doc("The sections, in order; each has a `kind`.", min_items=1, max_items=60)
     preheader: HeaderText | None = doc("The inbox preview line shown after the subject.", None, max_length=250)
+    greeting: Text | None = doc(
+        "A personal first line, e.g. 'Hi {name},'; '{name}' is the recipient's name column. "
+        "Recipients without a name, and the web version, get `greeting_fallback`.",
+        None,
+        max_length=200,
+    )
+    greeting_fallback: Text = doc("The greeting when there is no name.", "Hi there,", max_length=200)
     intro: Markdown | None = doc("The opening text (Markdown).", None, max_length=20000)
     lang: Text | None = doc("Language tag, e.g. 'en'; defaults to the newsletter's.", None, max_length=20)
     utm: Utm | None = doc("UTM parameters for this issue; each set key overrides dispatch.yaml's.", None)

@@ -13,7 +13,7 @@ from ..urls import add_utm
 # Per-recipient values are rendered as these tokens and substituted afterwards,
 # so an issue is rendered once, not once per recipient. Letters and digits only:
 # they survive HTML escaping, URL quoting and quoted-printable unchanged.
-MERGE_FIELDS = ("unsubscribe_url", "name", "email")
+MERGE_FIELDS = ("unsubscribe_url", "greeting", "email")
 
 
 def merge_token(name: str) -> str:
@@ -95,11 +95,10 @@ def web_unsubscribe_url(project: Project) -> str:
 
 def template_context(project: Project, issue: Issue, personal: bool) -> dict:
     """Everything the templates see. ``personal`` renders merge tokens for later substitution."""
-    merge = {
-        name: merge_token(name) if personal else "" for name in MERGE_FIELDS
-    }
-    if not personal:
-        merge["unsubscribe_url"] = web_unsubscribe_url(project)
+    if personal:
+        merge = {name: merge_token(name) for name in MERGE_FIELDS}
+    else:
+        merge = {"unsubscribe_url": web_unsubscribe_url(project), "greeting": greeting_for(issue, ""), "email": ""}
     return {
         "project": project,
         "issue": issue,
@@ -110,3 +109,13 @@ def template_context(project: Project, issue: Issue, personal: bool) -> dict:
         "merge": merge,
         "linker": Linker(utm_params(project, issue)),
     }
+
+
+def greeting_for(issue: Issue, name: str) -> str:
+    """The greeting line of one recipient (the web version has no name: the fallback)."""
+    if issue.greeting is None:
+        return ""
+    if "{name}" not in issue.greeting:
+        return issue.greeting
+    name = " ".join(name.split())
+    return issue.greeting.replace("{name}", name) if name else issue.greeting_fallback

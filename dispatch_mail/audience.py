@@ -1,0 +1,154 @@
+"""Recipients: read from CSV, validated, normalized, de-duplicated, and never a suppressed one.
+
+Rows are streamed (a list of 100,000 is never held as dicts in memory twice);
+every row that is excluded is accounted for with its file, line and reason, so
+a send plan can say exactly who will not get the issue and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import UsageError
+from .manifest import shown_path
+from .schema import validate_email
+
+MAX_FIELD_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    fields: dict[str, str]  # every CSV column, for personalization
+
+    @property
+    def name(self) -> str:
+        return self.fields.get("name", "").strip()
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    path: str
+    line: int
+    email: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.email or '(no address)'}: {self.reason}"
+
+
+@dataclass
+class Audience:
+    """The outcome of reading a list: who gets it, who does not and why."""
+
+    source: str
+    recipients: list[Recipient] = field(default_factory=list)
+    excluded: list[Exclusion] = field(default_factory=list)
+
+    def exclusion_counts(self) -> Counter[str]:
+        return Counter(e.reason.split(":")[0] for e in self.excluded)
+
+
+def normalize(address: str) -> str:
+    """Trim and lower-case the domain; the local part's case is kept (RFC 5321 lets it matter)."""
+    address = address.strip()
+    if "@" not in address:
+        return address
+    local, domain = address.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def dedupe_key(address: str) -> str:
+    """Addresses that are the same mailbox in practice: the whole address case-folded."""
+    return address.casefold()
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
+    """(line number, row or None, problem) for each CSV record; decoding errors name their line."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise UsageError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from None
+    with handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            reader = csv.DictReader(text)
+            header = reader.fieldnames
+        except UnicodeDecodeError:
+            raise UsageError(f"{shown_path(path)}:1: the header is not valid UTF-8") from None
+        except csv.Error as exc:
+            raise UsageError(f"{shown_path(path)}:1: {exc}") from None
+        if not header or "email" not in [h.strip().lower() for h in header]:
+            raise UsageError(f"{shown_path(path)}:1: needs an 'email' column (found: {', '.join(header or []) or 'nothing'})")
+        line = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                # the rest of the file is unreadable as text: report once and stop
+                yield reader.line_num + 1, None, "not valid UTF-8 (save the file as UTF-8); the rest of the file was not read"
+                return
+            except csv.Error as exc:
+                yield reader.line_num, None, f"malformed CSV: {exc}"
+                continue
+            line = reader.line_num
+            yield line, {(k or "").strip().lower(): (v if isinstance(v, str) else "") for k, v in row.items()}, None
+
+
+def read_suppressed(path: Path | None) -> set[str]:
+    """Addresses never to send to (a CSV with an 'email' column, or one address a line)."""
+    if path is None or not path.exists():
+        return set()
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    first = text.splitlines()[0].strip().lower() if text.strip() else ""
+    lines = text.splitlines()[1:] if first.split(",")[0] == "email" else text.splitlines()
+    return {dedupe_key(normalize(line.split(",")[0].strip().strip('"'))) for line in lines if line.strip()}
+
+
+def read_audience(path: Path, suppressed: set[str] | None = None) -> Audience:
+    """Read a whole recipients CSV into memory (for small lists and tests; sends stream)."""
+    audience = Audience(shown_path(path))
+    for item in scan_audience(path, suppressed):
+        (audience.recipients if isinstance(item, Recipient) else audience.excluded).append(item)  # type: ignore[arg-type]
+    return audience
+
+
+def scan_audience(path: Path, suppressed: set[str] | None = None) -> Iterator[Recipient | Exclusion]:
+    """Stream a recipients CSV: each row becomes a Recipient or an Exclusion with its line and reason."""
+    shown = shown_path(path)
+    seen: dict[str, int] = {}
+    suppressed = suppressed or set()
+    for line, row, problem in _rows(path):
+        if row is None:
+            yield Exclusion(shown, line, "", problem or "unreadable row")
+            continue
+        address = normalize(row.get("email", ""))
+        bad = validate_email(address) if address else "no address"
+        if bad is None:
+            for key, value in row.items():
+                if any(c in value for c in "\r\n\x00"):
+                    bad = f"header injection: column {key!r} contains a line break or NUL"
+                    break
+                if len(value) > MAX_FIELD_LENGTH:
+                    bad = f"column {key!r} is longer than {MAX_FIELD_LENGTH} characters"
+                    break
+        if bad is not None:
+            yield Exclusion(shown, line, address, f"invalid: {bad}")
+            continue
+        key = dedupe_key(address)
+        if key in suppressed:
+            yield Exclusion(shown, line, address, "suppressed: unsubscribed or bounced")
+            continue
+        if key in seen:
+            yield Exclusion(shown, line, address, f"duplicate: same address as line {seen[key]}")
+            continue
+        seen[key] = line
+        row["email"] = address
+        yield Recipient(address, row)

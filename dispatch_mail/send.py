@@ -1,0 +1,432 @@
+"""The async SMTP engine: N reused connections, a global rate limit, retries, and the journal.
+
+Every recipient is committed to the journal as ``sending`` before its
+transaction and as ``sent`` only after the server's 250 to DATA. MAIL, RCPT and
+DATA are sent as separate steps so that a failure before the final "." (safe
+to retry) is told apart from one after it (the server may hold the message:
+RFC 1047), which is retried but counted as a possible duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import signal
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from typing import Callable
+
+from .errors import DispatchError, UsageError
+from .journal import Journal, Row
+from .message import PersonalMessages
+
+THROTTLE_WORDS = ("rate", "too many", "throttl", "slow down", "quota", "limit")
+
+
+class DeliveryError(DispatchError):
+    """The send cannot go on (the relay refuses us, or rejects the message itself)."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str = "starttls"  # starttls | implicit | none
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    insecure: bool = False
+    timeout: float = 30.0
+    cafile: str | None = None  # a private CA (tests, internal relays)
+
+    def __post_init__(self) -> None:
+        if self.tls not in ("starttls", "implicit", "none"):
+            raise UsageError(f"--tls must be implicit, starttls or none, not {self.tls!r}")
+        if self.tls == "none" and not (self.insecure or is_loopback(self.host)):
+            raise UsageError(
+                f"refusing plaintext SMTP to {self.host}: it is not a loopback address. "
+                "Use --tls starttls or implicit, or --insecure if you really mean it"
+            )
+        if self.username and self.tls == "none":
+            raise UsageError("refusing to send a password over plaintext SMTP: use --tls starttls or implicit")
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port} ({'TLS' if self.tls == 'implicit' else self.tls.upper() if self.tls != 'none' else 'plaintext'})"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class SendOptions:
+    concurrency: int = 4
+    rate: float | None = None  # messages per second, None = as fast as the relay takes them
+    max_per_hour: int | None = None
+    max_per_day: int | None = None
+    max_attempts: int = 5
+    retry_base: float = 5.0  # seconds before the first retry; doubles each attempt, with jitter
+    retry_max: float = 600.0
+    throttle_pause: float = 30.0  # pause of the whole send after a throttling reply
+    abort_after_data_rejects: int = 5  # consecutive 5xx after DATA: the message itself is refused
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    possibly_duplicated: int = 0
+    throttled: int = 0
+    connections: int = 0
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    interrupted: bool = False
+    stopped_reason: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.duration if self.duration > 0 else 0.0
+
+
+class RateLimiter:
+    """A global token bucket that halves on throttling replies and recovers slowly."""
+
+    def __init__(self, rate: float | None, burst: int):
+        self.configured = rate
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.tokens = float(self.burst)
+        self.last = time.monotonic()
+        self.paused_until = 0.0
+        self.successes = 0
+        self._lock = asyncio.Lock()
+        self._recent: list[float] = []
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self.paused_until:
+                    await asyncio.sleep(self.paused_until - now)
+                    continue
+                if self.rate is None:
+                    return
+                self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+                self.last = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def record_success(self) -> None:
+        now = time.monotonic()
+        self._recent.append(now)
+        if len(self._recent) > 200:
+            del self._recent[:100]
+        self.successes += 1
+        if self.rate is not None and self.successes % 50 == 0:
+            ceiling = self.configured
+            self.rate = self.rate * 1.1 if ceiling is None else min(ceiling, self.rate * 1.1)
+            if ceiling is None and self.successes > 2000:
+                self.rate = None  # back to unlimited after a long calm
+
+    def throttle(self, pause: float) -> None:
+        """The relay asked us to slow down: pause everyone, then go at half the recent rate."""
+        now = time.monotonic()
+        recent = [t for t in self._recent if now - t < 5]
+        observed = len(recent) / 5 if recent else 1.0
+        current = self.rate if self.rate is not None else max(observed, 1.0)
+        self.rate = max(0.2, current / 2)
+        self.successes = 0
+        self.tokens = 0
+        self.paused_until = max(self.paused_until, now + pause)
+
+
+def _smtp_code(exc: BaseException) -> tuple[int | None, str]:
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return (int(code) if isinstance(code, int) and code > 0 else None), " ".join(str(message).split())
+
+
+class Sender:
+    """One send: the workers, the limiter and the journal, until nothing is pending."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        messages: PersonalMessages,
+        settings: SmtpSettings,
+        options: SendOptions,
+        progress: Callable[[SendSummary, dict[str, int]], None] | None = None,
+    ):
+        self.journal = journal
+        self.messages = messages
+        self.settings = settings
+        self.options = options
+        self.progress = progress
+        self.summary = SendSummary()
+        self.limiter = RateLimiter(options.rate, burst=options.concurrency)
+        self.stop = asyncio.Event()
+        self.fatal: DeliveryError | None = None
+        self.data_rejects_in_a_row = 0
+        self.connect_failures_in_a_row = 0
+        self.in_flight = 0
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self):
+        import aiosmtplib
+
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.tls == "implicit",
+            start_tls=s.tls == "starttls",
+            tls_context=s.tls_context() if s.tls != "none" else None,
+            timeout=s.timeout,
+            local_hostname=socket.getfqdn() or "localhost",
+        )
+        await client.connect()
+        if s.username:
+            await client.login(s.username, s.password or "")
+        self.summary.connections += 1
+        return client
+
+    # ------------------------------------------------------------------ main loop
+    async def run(self) -> SendSummary:
+        loop = asyncio.get_running_loop()
+        installed = False
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._interrupt)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        queue: asyncio.Queue[Row | None] = asyncio.Queue(maxsize=self.options.concurrency * 2)
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.options.concurrency)]
+        ticker = asyncio.create_task(self._tick()) if self.progress else None
+        try:
+            await self._produce(queue)
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+            if ticker:
+                ticker.cancel()
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+            self.summary.ended = time.monotonic()
+            if self.progress:
+                self.progress(self.summary, self.journal.counts())
+        if self.fatal:
+            raise self.fatal
+        return self.summary
+
+    def _interrupt(self) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.summary.interrupted = True
+        self.stop.set()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.progress(self.summary, self.journal.counts())  # type: ignore[misc]
+
+    async def _produce(self, queue: asyncio.Queue) -> None:
+        last_id = 0
+        while not self.stop.is_set():
+            if self._quota_reached():
+                return
+            batch = self.journal.next_batch(last_id, 200)
+            if batch:
+                for row in batch:
+                    if self.stop.is_set():
+                        return
+                    await queue.put(row)
+                    last_id = row.id
+                continue
+            # nothing ready after last_id: wait for in-flight work, then rescan for retries
+            while (self.in_flight or not queue.empty()) and not self.stop.is_set():
+                await asyncio.sleep(0.02)
+            if self.stop.is_set():
+                return
+            retry_at = self.journal.next_retry_at()
+            if retry_at is None:
+                return  # nothing pending at all: done
+            delay = retry_at - time.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self.stop.wait(), timeout=min(delay, 5))
+                except asyncio.TimeoutError:
+                    pass
+            last_id = 0
+
+    def _quota_reached(self) -> bool:
+        o = self.options
+        for limit, window, label in ((o.max_per_hour, 3600, "hourly"), (o.max_per_day, 86400, "daily")):
+            if limit is None:
+                continue
+            since = time.time() - window
+            n = self.journal.conn.execute("SELECT COUNT(*) FROM recipients WHERE state='sent' AND sent_at>?", (since,)).fetchone()[0]
+            if n >= limit:
+                self.summary.stopped_reason = f"the {label} quota of {limit} messages is reached; run the same command again later"
+                return True
+        return False
+
+    # ------------------------------------------------------------------ one worker = one connection
+    async def _worker(self, queue: asyncio.Queue) -> None:
+        client = None
+        try:
+            while True:
+                row = await queue.get()
+                if row is None:
+                    return
+                if self.stop.is_set():
+                    continue  # leave it pending for the next run
+                self.in_flight += 1
+                try:
+                    client = await self._deliver(client, row)
+                finally:
+                    self.in_flight -= 1
+        finally:
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.quit(), timeout=5)
+                except Exception:
+                    client.close()
+
+    async def _deliver(self, client, row: Row):
+        import aiosmtplib
+
+        await self.limiter.acquire()
+        date = format_datetime(datetime.now(timezone.utc))
+        data = self.messages.render(row.email, row.fields, row.message_id, date)
+        self.journal.mark_sending(row.id)
+        phase = "connect"
+        try:
+            if client is None or not client.is_connected:
+                client = await self.connect()
+            phase = "mail"
+            await client.mail(self.messages.sender)
+            phase = "rcpt"
+            await client.rcpt(row.email)
+            phase = "data"
+            response = await client.data(data)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            self.journal.mark_retry(row.id, None, "not attempted: authentication failed", 0)
+            self._abort(DeliveryError(f"the relay refused our login: {_smtp_code(exc)[1]}"))
+            return None
+        except aiosmtplib.SMTPResponseException as exc:
+            # the server answered: we know exactly what happened
+            code, reply = _smtp_code(exc)
+            if phase == "connect":
+                await self._connect_failed(row, f"{code} {reply}", refused=code is not None and code >= 500)
+                return None
+            client = await self._after_refusal(client, code)
+            self._refused(row, phase, code, reply)
+            return client
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            # no answer: before DATA's end it is safe to retry; during DATA the server may hold it
+            code, reply = _smtp_code(exc)
+            uncertain = phase == "data"
+            if client is not None:
+                client.close()
+            if phase == "connect":
+                tls_failed = isinstance(exc, ssl.SSLError) or "certificate" in reply.lower() or "ssl" in reply.lower()
+                await self._connect_failed(row, reply, refused=tls_failed, tls=tls_failed)
+                return None
+            self._retry(row, None, f"{phase}: {reply}", uncertain=uncertain)
+            return None
+        self.journal.mark_sent(row.id, response.code, response.message)
+        self.summary.sent += 1
+        self.data_rejects_in_a_row = 0
+        self.connect_failures_in_a_row = 0
+        self.limiter.record_success()
+        return client
+
+    async def _connect_failed(self, row: Row, reply: str, *, refused: bool, tls: bool = False) -> None:
+        """The relay could not be reached: not the recipient's fault, so no attempt is counted."""
+        self.journal.conn.execute(
+            "UPDATE recipients SET state='pending', attempts=MAX(0, attempts-1), last_reply=? WHERE id=?",
+            (f"not attempted: {reply}"[:500], row.id),
+        )
+        self.connect_failures_in_a_row += 1
+        where = self.settings.describe()
+        if tls:
+            self._abort(DeliveryError(f"TLS with {where} failed: {reply}"))
+        elif refused:
+            self._abort(DeliveryError(f"{where} refused the connection: {reply}"))
+        elif self.connect_failures_in_a_row >= max(10, 3 * self.options.concurrency):
+            self._abort(DeliveryError(f"cannot reach {where} ({reply}); nothing is lost: run the same command again later"))
+        else:
+            self.limiter.throttle(min(self.options.throttle_pause, 2.0 * self.connect_failures_in_a_row))
+
+    async def _after_refusal(self, client, code: int | None):
+        """Reset the transaction, or drop the connection when the server is closing it."""
+        if code == 421 or client is None or not client.is_connected:
+            if client is not None:
+                client.close()
+            return None
+        try:
+            await client.rset()
+            return client
+        except Exception:
+            client.close()
+            return None
+
+    def _refused(self, row: Row, phase: str, code: int | None, reply: str) -> None:
+        text = f"{code} {reply}" if code else reply
+        if code is not None and 400 <= code < 500:
+            if code in (421, 454) or any(w in reply.lower() for w in THROTTLE_WORDS):
+                self.summary.throttled += 1
+                self.limiter.throttle(self.options.throttle_pause)
+            self._retry(row, code, f"{phase}: {text}")
+            return
+        self.journal.mark_failed(row.id, code, f"{phase}: {text}")
+        self.summary.failed += 1
+        if phase == "data":
+            self.data_rejects_in_a_row += 1
+            if self.data_rejects_in_a_row >= self.options.abort_after_data_rejects:
+                self._abort(DeliveryError(
+                    f"the relay rejected the message itself {self.data_rejects_in_a_row} times in a row "
+                    f"(last: {text}); stopping the send. Fix the cause, then run the same command again"
+                ))
+
+    def _retry(self, row: Row, code: int | None, reply: str, *, uncertain: bool = False) -> None:
+        attempts = row.attempts + 1
+        if uncertain:
+            self.summary.possibly_duplicated += 1
+        if attempts >= self.options.max_attempts:
+            self.journal.mark_failed(row.id, code, f"gave up after {attempts} attempts: {reply}")
+            self.summary.failed += 1
+            return
+        delay = min(self.options.retry_max, self.options.retry_base * 2 ** (attempts - 1))
+        delay *= random.uniform(0.5, 1.5)
+        self.journal.mark_retry(row.id, code, reply, time.time() + delay, uncertain=uncertain)
+        self.summary.retried += 1
+
+    def _abort(self, error: DeliveryError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+        self.stop.set()
