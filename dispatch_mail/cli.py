@@ -104,6 +104,45 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, quiet
 
 
 @main.command()
+@click.argument("issue_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--all", "check_every", is_flag=True, help="Check every issue under the project's issues/ folder.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--links", is_flag=True, help="Also check that every link answers (needs the network).")
+@click.option("--link-timeout", type=click.FloatRange(0.1, 120), default=10.0, show_default=True, help="Seconds per link with --links.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the report to this file instead of standard output.")
+@handle_errors
+def check(issue_dirs: tuple[Path, ...], check_every: bool, strict: bool, links: bool, link_timeout: float, fmt: str, output: Path | None) -> int:
+    """Find what will go wrong in inboxes: size, links, images, text part, accessibility, dark mode, client support.
+
+    Exit status 1 when an error is found (or a warning, with --strict).
+
+    \b
+    Examples:
+      dispatch check issues/2026-q1
+      dispatch check --all --strict --format junit --output check.xml
+      dispatch check issues/2026-q1 --links
+    """
+    from .check import check_issue, format_json, format_junit, format_text
+    from .errors import UsageError
+    from .files import atomic_write
+    from .manifest import find_project_root, issue_dirs as project_issue_dirs, load_project
+
+    folders = list(issue_dirs)
+    if check_every:
+        folders += project_issue_dirs(load_project(find_project_root(Path.cwd())))
+    if not folders:
+        raise UsageError("name an issue folder (e.g. issues/2026-q1) or use --all")
+    reports = [check_issue(folder, links=links, link_timeout=link_timeout) for folder in folders]
+    text = {"text": format_text, "json": format_json}.get(fmt, lambda r: format_junit(r, strict))(reports)
+    if output:
+        atomic_write(output, text if text.endswith("\n") else text + "\n")
+    else:
+        click.echo(text, color=_color())
+    return 1 if any(r.failed(strict) for r in reports) else 0
+
+
+@main.command()
 @click.argument("issue_dir", type=click.Path(path_type=Path))
 @click.option("--test", "to_reviewers", is_flag=True, help="Send test copies to the reviewers in dispatch.yaml.")
 @click.option("--to", "to", multiple=True, metavar="ADDRESS", help="Send a test copy to ADDRESS (repeatable).")
