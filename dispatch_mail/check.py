@@ -517,7 +517,7 @@ def check_issue(issue_dir: Path, *, links: bool = False, link_timeout: float = 1
 
 
 # --------------------------------------------------------------------------- output
-def format_text(reports: list[CheckReport]) -> str:
+def format_text(reports: list[CheckReport], verbose: bool = False) -> str:
     lines = []
     for report in reports:
         lines.append(f"{report.path}:")
@@ -526,11 +526,12 @@ def format_text(reports: list[CheckReport]) -> str:
             lines.append(f"  HTML {s['html_bytes'] / 1024:.1f} KB of Gmail's {GMAIL_CLIP_BYTES // 1024} KB · text {s['text_bytes'] / 1024:.1f} KB · {s['links']} links · {s['images']} images")
             heaviest = sorted(s["sections"], key=lambda x: -x["bytes"])[:5]
             lines.append("  heaviest sections: " + ", ".join(f"{h['section']} {h['bytes'] / 1024:.1f} KB" for h in heaviest))
-        for level in LEVELS:
+        for level in LEVELS if verbose else LEVELS[:2]:
             for f in report.findings:
                 if f.level == level:
                     lines.append(f"  {f}")
-        lines.append(f"  {report.count('error')} errors, {report.count('warning')} warnings, {report.count('note')} notes")
+        hidden = "" if verbose or not report.count("note") else " (notes shown with --verbose)"
+        lines.append(f"  {report.count('error')} errors, {report.count('warning')} warnings, {report.count('note')} notes{hidden}")
     return "\n".join(lines)
 
 

@@ -67,9 +67,11 @@ def main() -> None:
 @click.argument("issue_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: build/<slug>/; with --all, <DIR>/<slug>/).")
 @click.option("--all", "build_every", is_flag=True, help="Build every issue under the project's issues/ folder.")
+@click.option("--previews", is_flag=True, help="With --all: also screenshots, check reports and an index.html gallery (the folder CI uploads).")
+@click.option("--chromium", type=click.Path(dir_okay=False), envvar="DISPATCH_CHROMIUM", help="Chromium executable for --previews.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
 @handle_errors
-def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, quiet: bool) -> int:
+def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previews: bool, chromium: str | None, quiet: bool) -> int:
     """Render an issue into email.html, email.txt, email.mjml and email.eml.
 
     \b
@@ -77,10 +79,19 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, quiet
       dispatch build issues/2026-q1
       dispatch build issues/2026-q1 --out /tmp/preview
       dispatch build --all
+      dispatch build --all --previews --out previews/
     """
     from .build import describe
     from .errors import UsageError
 
+    if previews:
+        if not build_every:
+            raise UsageError("--previews goes with --all")
+        from .previews import build_previews
+
+        gallery = build_previews(issue_dir or Path.cwd(), out_dir, chromium=chromium, log=None if quiet else echo)
+        echo(f"previews: {gallery.index}")
+        return 1 if gallery.failed else 0
     if build_every:
         from .api import build_all
 
@@ -111,8 +122,9 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, quiet
 @click.option("--link-timeout", type=click.FloatRange(0.1, 120), default=10.0, show_default=True, help="Seconds per link with --links.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to this file instead of standard output.")
+@click.option("-v", "--verbose", is_flag=True, help="Show notes too (client-support details that degrade gracefully).")
 @handle_errors
-def check(issue_dirs: tuple[Path, ...], check_every: bool, strict: bool, links: bool, link_timeout: float, fmt: str, output: Path | None) -> int:
+def check(issue_dirs: tuple[Path, ...], check_every: bool, strict: bool, links: bool, link_timeout: float, fmt: str, output: Path | None, verbose: bool) -> int:
     """Find what will go wrong in inboxes: size, links, images, text part, accessibility, dark mode, client support.
 
     Exit status 1 when an error is found (or a warning, with --strict).
@@ -134,7 +146,10 @@ def check(issue_dirs: tuple[Path, ...], check_every: bool, strict: bool, links: 
     if not folders:
         raise UsageError("name an issue folder (e.g. issues/2026-q1) or use --all")
     reports = [check_issue(folder, links=links, link_timeout=link_timeout) for folder in folders]
-    text = {"text": format_text, "json": format_json}.get(fmt, lambda r: format_junit(r, strict))(reports)
+    if fmt == "text":
+        text = format_text(reports, verbose)
+    else:
+        text = format_json(reports) if fmt == "json" else format_junit(reports, strict)
     if output:
         atomic_write(output, text if text.endswith("\n") else text + "\n")
     else:
@@ -372,6 +387,68 @@ def status(issue_dir: Path, list_name: str | None, journal_path: Path | None, fa
     return 0
 
 
+
+
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in the default browser.")
+@handle_errors
+def preview(issue_dir: Path, port: int, open_browser: bool) -> int:
+    """Serve the issue on 127.0.0.1, rebuilding and reloading on every change.
+
+    Switches in the page show the HTML at phone and desktop width, in dark mode,
+    and the plaintext part. Edits to the manifest, dispatch.yaml or a template
+    rebuild the issue and reload the browser; build errors show in the page.
+
+    \b
+    Example:
+      dispatch preview issues/2026-q1 --open
+    """
+    from .preview import serve
+
+    serve(issue_dir, port=port, open_browser=open_browser, log=lambda line: echo(line, err=True))
+    return 0
+
+
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the PNGs (default build/<slug>/).")
+@click.option("--chromium", type=click.Path(dir_okay=False), envvar="DISPATCH_CHROMIUM", help="Chromium executable (default: Debian's /usr/bin/chromium).")
+@handle_errors
+def screenshot(issue_dir: Path, out_dir: Path | None, chromium: str | None) -> int:
+    """Screenshots in headless Chromium: desktop.png, mobile.png (375 px) and dark.png.
+
+    \b
+    Example:
+      dispatch screenshot issues/2026-q1 --out /tmp/shots
+    """
+    from .build import build_issue
+    from .screenshot import take_screenshots
+
+    result = build_issue(issue_dir, write=False)
+    target = out_dir or (result.out_dir)
+    for name, path in take_screenshots(result.rendered.html, target, chromium=chromium).items():
+        echo(f"wrote {path}")
+    return 0
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder of the site (default site/ beside dispatch.yaml).")
+@click.argument("project_dir", required=False, type=click.Path(path_type=Path))
+@handle_errors
+def archive(out_dir: Path | None, project_dir: Path | None) -> int:
+    """Build the web archive: a page per issue, an index newest first, and an Atom feed.
+
+    \b
+    Example:
+      dispatch archive --out site/
+    """
+    from .archive import build_archive
+
+    result = build_archive(project_dir or Path.cwd(), out_dir)
+    echo(f"archive: {len(result.pages)} issues, index and feed in {result.out_dir}")
+    return 0
 
 
 def _report(summary: str, warnings: list[str], quiet: bool) -> None:
