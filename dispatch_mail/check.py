@@ -331,8 +331,8 @@ def check_plaintext(ctx: Context) -> list[Finding]:
 def check_accessibility(ctx: Context) -> list[Finding]:
     f = ctx.facts
     out = []
-    if not f.lang:
-        out.append(Finding("error", "a11y.lang", "no lang attribute on <html>: screen readers guess the language"))
+    if not f.lang or f.lang.lower() == "und":  # MRML writes lang="und" when the template gives none
+        out.append(Finding("error", "a11y.lang", "no language on <html> (lang missing or 'und'): screen readers guess it"))
     if not f.title.strip():
         out.append(Finding("warning", "a11y.title", "no <title>: shown by some clients and by browsers for the web version"))
     levels = [level for level, _ in f.headings]
@@ -419,6 +419,8 @@ def used_features(facts: _Facts) -> set[str]:
     for block in re.findall(r"\{([^{}]*)\}", declarations) + facts.inline_styles:
         for prop in _CSS_PROPERTY.findall(block):
             slugs.add(f"css-{prop.lower()}")
+        for value in re.findall(r"(?<![-\w])display\s*:\s*([a-z-]+)", block, re.I):
+            slugs.add(f"css-display-{value.lower()}")  # display:flex / grid / none have their own entries
     for at in _AT_RULE.findall(css):
         slugs.add(f"css-at-{at.lower()}")
     if "prefers-color-scheme" in css:
