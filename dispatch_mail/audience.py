@@ -68,48 +68,63 @@ def dedupe_key(address: str) -> str:
     return address.casefold()
 
 
+def _undecodable(text: str) -> bool:
+    """True when ``text`` holds bytes that were not UTF-8 (kept as lone surrogates by surrogateescape)."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
-    """(line number, row or None, problem) for each CSV record; decoding errors name their line."""
+    """(line number, row or None, problem) for each CSV record; decoding errors name their line.
+
+    The file is decoded with surrogateescape, so a byte that is not UTF-8 costs
+    only the record it is in: a strict decoder fails on the whole read-ahead
+    chunk, losing (and misplacing) every row around it.
+    """
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise UsageError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from None
     with handle:
-        text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
         try:
             reader = csv.DictReader(text)
             header = reader.fieldnames
-        except UnicodeDecodeError:
-            raise UsageError(f"{shown_path(path)}:1: the header is not valid UTF-8") from None
         except csv.Error as exc:
             raise UsageError(f"{shown_path(path)}:1: {exc}") from None
+        if header and any(_undecodable(h or "") for h in header):
+            raise UsageError(f"{shown_path(path)}:1: the header is not valid UTF-8 (save the file as UTF-8)")
         if not header or "email" not in [h.strip().lower() for h in header]:
             raise UsageError(f"{shown_path(path)}:1: needs an 'email' column (found: {', '.join(header or []) or 'nothing'})")
-        line = 1
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError:
-                # the rest of the file is unreadable as text: report once and stop
-                yield reader.line_num + 1, None, "not valid UTF-8 (save the file as UTF-8); the rest of the file was not read"
-                return
             except csv.Error as exc:
                 yield reader.line_num, None, f"malformed CSV: {exc}"
                 continue
             line = reader.line_num
+            values = [v for v in row.values() if isinstance(v, str)]
+            if any(_undecodable(v) for v in values):
+                yield line, None, "not valid UTF-8 (save the file as UTF-8)"
+                continue
             yield line, {(k or "").strip().lower(): (v if isinstance(v, str) else "") for k, v in row.items()}, None
 
 
 def read_suppressed(path: Path | None) -> set[str]:
-    """Addresses never to send to (a CSV with an 'email' column, or one address a line)."""
+    """Addresses never to send to: a CSV with an 'email' column (anywhere), or one address a line."""
     if path is None or not path.exists():
         return set()
     text = path.read_text(encoding="utf-8-sig", errors="replace")
-    first = text.splitlines()[0].strip().lower() if text.strip() else ""
-    lines = text.splitlines()[1:] if first.split(",")[0] == "email" else text.splitlines()
-    return {dedupe_key(normalize(line.split(",")[0].strip().strip('"'))) for line in lines if line.strip()}
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if not rows:
+        return set()
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "email" in header:
+        column, rows = header.index("email"), rows[1:]
+    else:
+        column = 0
+    return {dedupe_key(normalize(row[column])) for row in rows if len(row) > column and row[column].strip()}
 
 
 def read_audience(path: Path, suppressed: set[str] | None = None) -> Audience:

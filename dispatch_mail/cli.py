@@ -451,6 +451,91 @@ def archive(out_dir: Path | None, project_dir: Path | None) -> int:
     return 0
 
 
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--name", default="Example Newsletter", show_default=True, help="The newsletter's name.")
+@handle_errors
+def init(folder: Path, name: str) -> int:
+    """Start a newsletter project: dispatch.yaml, templates/, a first issue, .gitignore, a CI workflow.
+
+    Refuses to overwrite any existing file.
+
+    \b
+    Example:
+      dispatch init my-newsletter --name "My Newsletter"
+    """
+    from .scaffold import init_project
+
+    created = init_project(folder, name)
+    for path in created.files:
+        echo(f"created {path}")
+    echo("next: edit dispatch.yaml, then `dispatch build issues/<slug>` and `dispatch preview issues/<slug>`")
+    return 0
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--from", "previous", type=click.Path(path_type=Path), help="The issue to start from (default: the newest).")
+@handle_errors
+def new(slug: str, previous: Path | None) -> int:
+    """Start issues/SLUG/issue.yaml from the previous issue's structure, with its items emptied.
+
+    \b
+    Example:
+      dispatch new 2026-q2
+      dispatch new 2026-q2 --from issues/2026-q1
+    """
+    from .scaffold import new_issue
+
+    from .manifest import shown_path
+
+    target = new_issue(slug, Path.cwd(), previous)
+    echo(f"created {shown_path(target / 'issue.yaml')}; `dispatch build {shown_path(target)}` lists the fields to fill in")
+    return 0
+
+
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.argument("url")
+@click.option("--section", help="The section's heading, id or kind (default: the first reading list or links section).")
+@click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True, help="Seconds to wait for the page.")
+@click.option("--keep-url", is_flag=True, help="Keep the URL as given instead of where its redirects lead.")
+@handle_errors
+def add(issue_dir: Path, url: str, section: str | None, timeout: float, keep_url: bool) -> int:
+    """Fetch a page and append it (title, description) to a section of the issue.
+
+    \b
+    Example:
+      dispatch add issues/2026-q2 https://example.org/post --section "Ecosystem reading list"
+    """
+    from .curate import add_link
+
+    label, page = add_link(issue_dir, url, section, timeout=timeout, keep_url=keep_url)
+    echo(f"added {page.title or page.url!r} to {label}")
+    if not page.description:
+        echo("note: the page has no description: write the item's text yourself", err=True)
+    return 0
+
+
+@main.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["eml", "mbox", "html", "zip"]), required=True, help="What to export.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default build/<slug>/export.<format>).")
+@click.option("--unsubscribe-tag", help="Your email service's unsubscribe merge tag for the HTML (e.g. '*|UNSUB|*').")
+@handle_errors
+def export(issue_dir: Path, fmt: str, out: Path | None, unsubscribe_tag: str | None) -> int:
+    """Export the built issue: one .eml, an mbox of test messages, one HTML file, or a zip for an ESP.
+
+    \b
+    Example:
+      dispatch export issues/2026-q1 --format zip --unsubscribe-tag '*|UNSUB|*'
+    """
+    from .export import export_issue
+
+    echo(f"wrote {export_issue(issue_dir, fmt, out, unsubscribe_tag=unsubscribe_tag)}")
+    return 0
+
+
 def _report(summary: str, warnings: list[str], quiet: bool) -> None:
     if quiet:
         for warning in warnings:

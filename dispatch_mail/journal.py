@@ -89,20 +89,32 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{shown}: cannot open the journal ({exc})") from None
+        try:
+            # identify the file before changing anything in it: WAL mode is persistent,
+            # and a foreign database must be left exactly as it was found
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            fresh = not exists or (app_id == 0 and version == 0 and not _has_tables(conn))
+            if not fresh and app_id != APPLICATION_ID:
+                raise JournalError(f"{shown}: an SQLite file that is not a dispatch journal; refusing to resume from it")
+            if not fresh and version != SCHEMA_VERSION:
+                raise JournalError(f"{shown}: journal schema version {version}; this dispatch reads version {SCHEMA_VERSION}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if not exists or (app_id == 0 and version == 0 and not _has_tables(conn)):
+            if fresh:
                 conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-            elif app_id != APPLICATION_ID:
-                raise JournalError(f"{shown}: an SQLite file that is not a dispatch journal; refusing to resume from it")
-            elif version != SCHEMA_VERSION:
-                raise JournalError(f"{shown}: journal schema version {version}; this dispatch reads version {SCHEMA_VERSION}")
-            conn.execute("PRAGMA quick_check").fetchone()
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise JournalError(f"{shown}: the journal is damaged ({'; '.join(problems[:3])}); refusing to resume from it")
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise JournalError(f"{shown}: the journal is damaged ({exc}); refusing to resume from it") from None
+        except BaseException:
+            conn.close()
+            raise
         return cls(path, conn)
 
     def close(self) -> None:
@@ -176,6 +188,12 @@ class Journal:
                     excluded += 1
             flush()
             self.conn.executemany("INSERT INTO exclusions(source, line, email, reason) VALUES (?,?,?,?)", exclusions)
+            # whoever unsubscribed or bounced since the send started is not sent to now (a send
+            # can span days under --max-per-day); rows already sent or failed keep their history
+            self.conn.executemany(
+                "DELETE FROM recipients WHERE email_key=? AND state IN ('pending','held','sending')",
+                [(dedupe_key(e[2]),) for e in exclusions if e[3].startswith("suppressed") and e[2]],
+            )
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
