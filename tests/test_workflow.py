@@ -1,0 +1,192 @@
+"""The owner's workflow end to end: init → build → new → add (against a local web server) → export."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import threading
+import time
+import zipfile
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dispatch_mail.cli import main
+from dispatch_mail.manifest import load
+
+PAGES = {
+    "/og": ("text/html", '<html><head><title>Fallback</title><meta property="og:title" content="The OG title">'
+            '<meta property="og:description" content="What the page says, from OpenGraph.">'
+            '<meta property="og:site_name" content="Example Site"></head><body></body></html>'),
+    "/twitter": ("text/html", '<html><head><meta name="twitter:title" content="Twitter title">'
+                 '<meta name="twitter:description" content="From the Twitter card."></head></html>'),
+    "/plain": ("text/html", "<html><head><title>  Just a\n title </title>"
+               '<meta name="description" content="Meta description."></head></html>'),
+    "/bare": ("text/html", "<html><head><title>No description here</title></head></html>"),
+    "/pdf": ("application/pdf", "%PDF-1.4"),
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/og")
+            self.end_headers()
+        elif self.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.end_headers()
+        elif self.path == "/to-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://example.org/x")
+            self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+        elif self.path in PAGES:
+            kind, body = PAGES[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body.encode())
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["init", "news", "--name", 'Our "News": Weekly'])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "news")
+    return tmp_path / "news"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_init_creates_a_project_that_builds(project):
+    for name in ("dispatch.yaml", "templates/README.md", ".gitignore", ".github/workflows/newsletter.yml"):
+        assert (project / name).is_file(), name
+    assert "# " in (project / "dispatch.yaml").read_text()  # commented settings
+    result = run("build", "--all")
+    assert result.exit_code == 0, result.output
+    _, issue = load(next((project / "issues").iterdir()))
+    assert issue.subject.startswith('Our "News": Weekly: ')
+
+
+def test_init_refuses_to_overwrite_and_writes_nothing(project):
+    (project / "issues").rename(project / "elsewhere")
+    before = (project / "dispatch.yaml").read_text()
+    result = run("init", ".")
+    assert result.exit_code == 2
+    assert "refusing to overwrite" in result.output and "dispatch.yaml" in result.output
+    assert not (project / "issues").exists()  # not even the files that did not exist
+    assert (project / "dispatch.yaml").read_text() == before
+
+
+def test_new_copies_structure_and_empties_items(project):
+    result = run("new", "2030-q2")
+    assert result.exit_code == 0, result.output
+    text = (project / "issues/2030-q2/issue.yaml").read_text()
+    assert "Q2 2030" in text and f"date: {date.today().isoformat()}" in text
+    assert "kicker: Community Spotlight" in text  # kickers kept
+    assert "Join the community" in text  # the call to action carried over
+    assert "items: []" in text
+    built = run("build", "issues/2030-q2")
+    assert built.exit_code == 1
+    assert "sections[0].items[0].title: must not be empty" in built.output
+    assert run("new", "2030-q2").exit_code == 2  # exists already
+
+
+def test_new_rejects_bad_slug(project):
+    result = run("new", "../escape")
+    assert result.exit_code == 2 and "not a usable issue name" in result.output
+
+
+def test_add_reads_opengraph_and_keeps_comments(project, web):
+    issue = next((project / "issues").iterdir())
+    manifest = issue / "issue.yaml"
+    manifest.write_text(manifest.read_text().replace("sections:", "# my own comment\nsections:"))
+    result = run("add", issue, f"{web}/redirect", "--section", "Reading list")
+    assert result.exit_code == 0, result.output
+    text = manifest.read_text()
+    assert "# my own comment" in text
+    _, model = load(issue)
+    item = model.sections[1].items[-1]
+    assert (item.title, item.url, str(item.note), item.via) == (
+        "The OG title", f"{web}/og", "What the page says, from OpenGraph.", "Example Site")
+
+
+def test_add_falls_back_to_twitter_and_title_tags(project, web):
+    issue = next((project / "issues").iterdir())
+    assert run("add", issue, f"{web}/twitter").exit_code == 0
+    assert run("add", issue, f"{web}/plain", "--section", "reading_list").exit_code == 0
+    _, model = load(issue)
+    items = model.sections[1].items
+    assert (items[-2].title, str(items[-2].note)) == ("Twitter title", "From the Twitter card.")
+    assert (items[-1].title, str(items[-1].note)) == ("Just a title", "Meta description.")
+
+
+def test_add_errors(project, web):
+    issue = next((project / "issues").iterdir())
+    before = (issue / "issue.yaml").read_text()
+    for path, message in (("/missing", "HTTP 404"), ("/pdf", "not an HTML page"), ("/loop", "redirects"),
+                          ("/to-ftp", "links are not allowed"), ("/slow", "timed out")):
+        result = run("add", issue, f"{web}{path}", "--timeout", "0.5")
+        assert result.exit_code == 1, (path, result.output)
+        assert message in result.output, (path, result.output)
+        assert "Traceback" not in result.output
+    assert run("add", issue, f"{web}/og", "--section", "nope").exit_code == 2
+    assert run("add", issue, "javascript:alert(1)").exit_code == 1
+    assert (issue / "issue.yaml").read_text() == before
+
+
+def test_add_without_description_asks_for_text(project, web):
+    issue = next((project / "issues").iterdir())
+    result = run("add", issue, f"{web}/bare")
+    assert result.exit_code == 0
+    assert "no description" in result.output
+    built = run("build", issue)
+    assert "note: must not be empty" in built.output
+
+
+def test_export_formats(project, monkeypatch):
+    issue = next((project / "issues").iterdir())
+    out = project / "out"
+    assert run("export", issue, "--format", "eml", "--out", out / "x.eml").exit_code == 0
+    msg = email.message_from_bytes((out / "x.eml").read_bytes(), policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert run("export", issue, "--format", "html", "--out", out / "x.html", "--unsubscribe-tag", "*|UNSUB|*").exit_code == 0
+    html = (out / "x.html").read_text()
+    assert 'href="*|UNSUB|*"' in html and "<style" in html
+    assert run("export", issue, "--format", "zip", "--out", out / "x.zip").exit_code == 0
+    with zipfile.ZipFile(out / "x.zip") as archive:
+        assert sorted(archive.namelist()) == ["README.txt", "email.eml", "email.txt", "index.html"]
+    assert run("export", issue, "--format", "mbox", "--out", out / "x.mbox").exit_code == 0
+    messages = list(mailbox.mbox(str(out / "x.mbox")))
+    assert [m["To"] for m in messages] == ["editors@example.org"]
+    assert messages[0]["X-Dispatch-Test"] == "yes"
+    assert run("export", issue, "--format", "html", "--unsubscribe-tag", 'x"><script>').exit_code == 2
