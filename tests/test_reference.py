@@ -21,3 +21,19 @@ def test_every_section_kind_and_field_is_documented():
         assert f"`kind: {kind}`" in text
         for field in walk_dataclass_fields(cls):
             assert f"`{field.name}`" in text
+
+
+def test_every_command_and_option_is_documented():
+    import click
+
+    from dispatch_mail.cli import main
+
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    ctx = click.Context(main, info_name="dispatch")
+    for name in main.list_commands(ctx):
+        assert f"dispatch {name}" in docs, name
+        command = main.get_command(ctx, name)
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in docs, f"dispatch {name} {opt}"
