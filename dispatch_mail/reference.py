@@ -98,6 +98,18 @@ def _section_docs(cls: type) -> list[str]:
     return [(cls.__doc__ or "").strip().splitlines()[0], ""]
 
 
+def _nested_tables(*roots: type) -> list[str]:
+    """A heading and a table for every dataclass the roots use, in order of first use."""
+    seen: set[type] = set()
+    order: list[type] = []
+    for root in roots:
+        _nested(root, seen, order)
+    lines: list[str] = []
+    for cls in order:
+        lines += [f"## {cls.__name__}", "", *_section_docs(cls), *_table(cls), ""]
+    return lines
+
+
 def manifest_reference() -> str:
     lines = [
         "# Issue manifest reference",
@@ -120,13 +132,7 @@ def manifest_reference() -> str:
         *_table(Issue),
         "",
     ]
-    seen: set[type] = set()
-    order: list[type] = []
-    _nested(Issue, seen, order)
-    for kind, cls in SECTION_KINDS.items():
-        _nested(cls, seen, order)
-    for cls in order:
-        lines += [f"## {cls.__name__}", "", *_section_docs(cls), *_table(cls), ""]
+    lines += _nested_tables(Issue, *SECTION_KINDS.values())
     lines += ["## Sections", "", "Every section has a `kind`; these keys are common to all kinds:", ""]
     common = {f.name for f in walk_dataclass_fields(SECTION_KINDS["stories"])} & {
         f.name for f in walk_dataclass_fields(SECTION_KINDS["cta"])
@@ -165,11 +171,7 @@ def configuration_reference() -> str:
         *_table(Project),
         "",
     ]
-    seen: set[type] = set()
-    order: list[type] = []
-    _nested(Project, seen, order)
-    for cls in order:
-        lines += [f"## {cls.__name__}", "", *_section_docs(cls), *_table(cls), ""]
+    lines += _nested_tables(Project)
     return "\n".join(lines)
 
 
