@@ -30,7 +30,8 @@ def _autoescape(name: str | None) -> bool:
 @lru_cache(maxsize=8)
 def environment(override_dir: str | None) -> jinja2.Environment:
     """One environment per template search path; compiled templates are cached in it."""
-    search = [override_dir] if override_dir and Path(override_dir).is_dir() else []
+    # the override folder is searched even before it exists: a preview picks it up when created
+    search = [override_dir] if override_dir else []
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*search, str(THEME_DIR)]),
         autoescape=_autoescape,
@@ -51,6 +52,11 @@ def environment(override_dir: str | None) -> jinja2.Environment:
     )
     env.globals["references"] = _references_global
     return env
+
+
+def reset_templates() -> None:
+    """Forget compiled templates: a new override file must win over the theme's cached one."""
+    environment.cache_clear()
 
 
 def render(template: str, context: dict, override_dir: Path | None) -> str:
