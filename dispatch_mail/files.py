@@ -6,6 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: mkstemp's 0600 would make every output private
+
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it."""
@@ -13,6 +16,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()

@@ -16,12 +16,15 @@ Playwright is imported lazily: it is slow to import and only these commands need
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
+import re
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .errors import DispatchError, UsageError
 from .files import atomic_write
@@ -100,7 +103,11 @@ def require_chromium(explicit: str | os.PathLike[str] | None = None) -> str:
 
 
 def require_playwright() -> None:
-    if importlib.util.find_spec("playwright") is None:
+    try:
+        found = importlib.util.find_spec("playwright") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules holds None, i.e. blocked on purpose
+        found = False
+    if not found:
         raise PlaywrightMissing(
             "the playwright package is not installed: pip install playwright "
             "(no 'playwright install' needed: dispatch drives the machine's Chromium)"
@@ -118,6 +125,56 @@ def browser_unavailable_reason(chromium: str | os.PathLike[str] | None = None) -
 
 
 # --------------------------------------------------------------------------- the browser
+class _Driver(threading.local):
+    """Playwright's driver process, shared by the sessions of a thread.
+
+    The sync API allows one driver per thread at a time, so a session opened
+    while another is open (a library user's, a test fixture's) borrows it.
+    """
+
+    def __init__(self) -> None:
+        self.manager: Any = None
+        self.playwright: Any = None
+        self.users = 0
+
+    def acquire(self) -> Any:
+        if self.users == 0:
+            from playwright.sync_api import Error, sync_playwright
+
+            manager = sync_playwright()
+            try:
+                self.playwright = manager.start()
+            except Error as exc:  # e.g. called from inside a running asyncio loop
+                raise ScreenshotError(f"could not start Playwright: {_first_line(exc)}") from exc
+            self.manager = manager
+        self.users += 1
+        return self.playwright
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            manager, self.manager, self.playwright = self.manager, None, None
+            manager.__exit__(None, None, None)
+
+
+_driver = _Driver()
+
+
+def _first_line(exc: Exception) -> str:
+    # Playwright's messages carry a call log after the first line; the first line says what went wrong.
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _launch_failure(exc: Exception) -> str:
+    """What the browser itself printed and its exit code, from Playwright's launch log."""
+    text = str(exc)
+    said = list(dict.fromkeys(re.findall(r"\[pid=\d+\]\[err\] (.+)", text)))[:3]
+    code = re.search(r"exitCode=(-?\d+)", text)
+    parts = ([f"exit code {code.group(1)}"] if code else []) + said
+    return "; ".join(parts) or _first_line(exc)
+
+
 class ChromiumSession:
     """One running headless Chromium, reused for many pages (a launch costs far more than a page).
 
@@ -128,24 +185,23 @@ class ChromiumSession:
     def __init__(self, chromium: str | os.PathLike[str] | None = None) -> None:
         self.requested = chromium
         self.executable: str | None = None
-        self._playwright: Any = None
         self._browser: Any = None
+        self.blocked: list[str] = []  # every request a page tried and was refused, in order
 
-    def __enter__(self) -> ChromiumSession:
+    def __enter__(self) -> Self:
         require_playwright()
         self.executable = require_chromium(self.requested)
-        from playwright.sync_api import Error, sync_playwright
+        from playwright.sync_api import Error
 
-        self._manager = sync_playwright()
-        self._playwright = self._manager.start()
+        playwright = _driver.acquire()
         try:
-            self._browser = self._playwright.chromium.launch(
-                executable_path=self.executable, headless=True, args=LAUNCH_ARGS
-            )
+            self._browser = playwright.chromium.launch(executable_path=self.executable, headless=True, args=LAUNCH_ARGS)
         except Error as exc:
-            self._manager.__exit__(None, None, None)
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BrowserUnavailable(f"Chromium at {self.executable} did not start: {first_line}") from exc
+            _driver.release()
+            raise BrowserUnavailable(f"Chromium at {self.executable} did not start: {_launch_failure(exc)}") from exc
+        except BaseException:
+            _driver.release()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -154,23 +210,23 @@ class ChromiumSession:
                 self._browser.close()
         finally:
             self._browser = None
-            self._manager.__exit__(None, None, None)
+            _driver.release()
 
     @property
     def version(self) -> str:
         return self._browser.version if self._browser is not None else ""
 
     @contextmanager
-    def page(self, html: str, width: int, scheme: str = "light") -> Iterator[Any]:
-        """A page showing ``html`` at ``width`` CSS px in the ``scheme`` colour scheme, offline."""
+    def page(self, html: str) -> Iterator[PageView]:
+        """``html`` loaded once, offline, in a page whose width and colour scheme can then be changed."""
         if self._browser is None:
             raise RuntimeError("ChromiumSession used outside its 'with' block")
         from playwright.sync_api import Error
 
         context = self._browser.new_context(
-            viewport={"width": width, "height": VIEWPORT_HEIGHT},
+            viewport={"width": SHOTS["desktop"][0], "height": VIEWPORT_HEIGHT},
             device_scale_factor=1,
-            color_scheme=scheme,
+            color_scheme="light",
             java_script_enabled=False,  # mail clients run none; evaluate() still works
             service_workers="block",
         )
@@ -181,6 +237,7 @@ class ChromiumSession:
                 if route.request.url == PAGE_URL:
                     route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
                 else:
+                    self.blocked.append(route.request.url)
                     route.abort("blockedbyclient")
 
             context.route("**/*", serve)
@@ -188,32 +245,36 @@ class ChromiumSession:
             try:
                 page.goto(PAGE_URL, wait_until="load", timeout=30_000)
             except Error as exc:
-                raise ScreenshotError(f"Chromium could not load the issue at {width} px ({scheme}): {exc}") from exc
-            yield page
+                raise ScreenshotError(f"Chromium could not load the issue: {_first_line(exc)}") from exc
+            try:
+                yield PageView(page)
+            except Error as exc:  # a crashed tab or a timeout while measuring or capturing
+                raise ScreenshotError(f"Chromium failed on the issue: {_first_line(exc)}") from exc
         finally:
             context.close()
 
     def screenshots(self, html: str, out_dir: Path) -> dict[str, Path]:
         out_dir = Path(out_dir)
         written: dict[str, Path] = {}
-        for name, (width, scheme) in SHOTS.items():
-            with self.page(html, width, scheme) as page:
-                png = page.screenshot(full_page=True, type="png", animations="disabled")
-            path = out_dir / f"{name}.png"
-            atomic_write(path, png)
-            written[name] = path
+        with self.page(html) as view:
+            for name, (width, scheme) in SHOTS.items():
+                view.show(width, scheme)
+                path = out_dir / f"{name}.png"
+                atomic_write(path, view.screenshot())
+                written[name] = path
         return written
 
     def layout_report(self, html: str) -> dict[str, Any]:
         report: dict[str, Any] = {"widths": {}, "images": {}, "contrast": {}}
-        for width in LAYOUT_WIDTHS:
-            with self.page(html, width, "light") as page:
-                report["widths"][width] = page.evaluate(_OVERFLOW_JS)
-                if width == CONTRAST_WIDTH:
-                    report["images"] = page.evaluate(_IMAGES_JS)
-                    report["contrast"]["light"] = page.evaluate(_CONTRAST_JS, MIN_CONTRAST)
-        with self.page(html, CONTRAST_WIDTH, "dark") as page:
-            report["contrast"]["dark"] = page.evaluate(_CONTRAST_JS, MIN_CONTRAST)
+        with self.page(html) as view:
+            for width in LAYOUT_WIDTHS:
+                view.show(width, "light")
+                report["widths"][width] = view.evaluate(_OVERFLOW_JS)
+            view.show(CONTRAST_WIDTH, "light")
+            report["images"] = view.evaluate(_IMAGES_JS)
+            report["contrast"]["light"] = view.evaluate(_CONTRAST_JS, MIN_CONTRAST)
+            view.show(CONTRAST_WIDTH, "dark")
+            report["contrast"]["dark"] = view.evaluate(_CONTRAST_JS, MIN_CONTRAST)
         report["horizontal_scroll"] = [w for w, r in report["widths"].items() if r["horizontal_scroll"]]
         report["dark_min_contrast"] = report["contrast"]["dark"]["min_ratio"]
         report["ok"] = (
@@ -222,6 +283,23 @@ class ChromiumSession:
             and (report["dark_min_contrast"] or 0) >= MIN_CONTRAST
         )
         return report
+
+
+class PageView:
+    """The loaded page; resizing and switching the colour scheme re-lays it out without reloading."""
+
+    def __init__(self, page: Any) -> None:
+        self._page = page
+
+    def show(self, width: int, scheme: str) -> None:
+        self._page.set_viewport_size({"width": width, "height": VIEWPORT_HEIGHT})
+        self._page.emulate_media(color_scheme=scheme)
+
+    def screenshot(self) -> bytes:
+        return self._page.screenshot(full_page=True, type="png", animations="disabled")
+
+    def evaluate(self, script: str, arg: Any = None) -> Any:
+        return self._page.evaluate(script, arg)
 
 
 def take_screenshots(
@@ -275,10 +353,12 @@ def format_layout(report: dict[str, Any]) -> list[str]:
             )
     if not lines:
         dark = report["contrast"]["dark"]["min_ratio"]
-        shown = f"{dark:.1f}:1" if dark is not None else "n/a"
+        shown = f"{math.floor(dark * 10) / 10:.1f}:1" if dark is not None else "n/a"  # floor: never claim more
+        count = report["images"]["count"]
+        images = "no images" if not count else f"{count} image{'s' if count != 1 else ''}, all with alt text"
         lines.append(
             f"no sideways scrolling at {'/'.join(str(w) for w in report['widths'])} px · "
-            f"all {report['images']['count']} images have alt text · dark-mode text contrast ≥ {shown}"
+            f"{images} · dark-mode text contrast ≥ {shown}"
         )
     return lines
 

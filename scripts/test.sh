@@ -8,7 +8,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${DISPATCH_CHROMIUM:-}" ]; the
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-dejavu-core >/dev/null
   else
     echo "note: no Chromium (install Debian's 'chromium' or set DISPATCH_CHROMIUM); browser tests will be skipped" >&2
   fi
