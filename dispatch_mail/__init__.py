@@ -9,12 +9,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_issue", "build_all"]
+_API = ("build_issue", "build_all", "build_archive", "check_issue", "export_issue")
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
     # Lazy: `dispatch --version` must not pay for Jinja2 and mjml.
-    if name in ("build_issue", "build_all"):
+    if name in _API:
         from . import api
 
         return getattr(api, name)

@@ -7,7 +7,11 @@ from pathlib import Path
 from .build import BuildResult, build_issue
 from .manifest import find_project_root, issue_dirs, load_project
 
-__all__ = ["BuildResult", "build_issue", "build_all"]
+from .archive import ArchiveResult, build_archive
+from .check import CheckReport, check_issue
+from .export import export_issue
+
+__all__ = ["ArchiveResult", "BuildResult", "CheckReport", "build_all", "build_archive", "build_issue", "check_issue", "export_issue"]
 
 
 def build_all(project_dir: Path, out_dir: Path | None = None) -> tuple[list[BuildResult], list[tuple[Path, Exception]]]:

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date
 from html import escape
 from pathlib import Path
 
@@ -40,9 +40,9 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # Characters XML 1.0 forbids outright; a stray one would make the whole feed unreadable.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_HEAD = re.compile(r"<head\b[^>]*>", re.I)
-_HEAD_END = re.compile(r"</head\s*>", re.I)
-_BODY = re.compile(r"<body\b[^>]*>", re.I)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 @dataclass
@@ -96,7 +96,9 @@ def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResu
         for entry in entries:
             page, missing = issue_page(project, entry.issue, entry.web_html)
             if missing:
-                warnings.append(f"{entry.slug}: no {missing} in the rendered HTML; the page has no link back to the index")
+                warnings.append(
+                    f"{entry.slug}: the rendered HTML has no {missing} on its archive page"
+                )
             _write(staging / entry.slug / INDEX_NAME, page)
         _write(staging / INDEX_NAME, index_page(project, entries))
         _write(staging / FEED_NAME, atom_feed(project, entries))
@@ -160,15 +162,19 @@ def _warnings(project: Project, entries: list[_Entry]) -> list[str]:
     warnings = []
     if not project.base_url:
         warnings.append(
-            f"no base_url in dispatch.yaml: the feed's ids are tag: URIs and its links relative; "
+            "no base_url in dispatch.yaml: the feed's ids are tag: URIs and its links relative; "
             "set base_url before publishing, since changing the ids later makes readers show every issue again"
         )
     if not entries:
-        warnings.append(f"no issues in {shown_path(project.root / project.issues)}: the archive is empty")
+        warnings.append(
+            f"no issues in {shown_path(project.root / project.issues)}: the archive is empty"
+        )
     today = date.today()
     for entry in entries:
         if entry.issue.date > today:
-            warnings.append(f"{entry.slug} is dated {entry.issue.date.isoformat()}, in the future, and is in the archive")
+            warnings.append(
+                f"{entry.slug} is dated {entry.issue.date.isoformat()}, in the future, and is in the archive"
+            )
     return warnings
 
 
@@ -186,7 +192,9 @@ def issue_page(project: Project, issue: Issue, web_html: str) -> tuple[str, str 
         # without a server's Content-Type, the browser must find one near the top.
         '<meta charset="utf-8">',
     ]
-    links = [f'<link rel="alternate" type="application/atom+xml" title="{escape(project.name)}" href="../{FEED_NAME}">']
+    links = [
+        f'<link rel="alternate" type="application/atom+xml" title="{escape(project.name)}" href="../{FEED_NAME}">'
+    ]
     web_url = project.web_url(issue.slug)
     if web_url:
         links.append(f'<link rel="canonical" href="{escape(web_url)}">')
@@ -197,9 +205,9 @@ def issue_page(project: Project, issue: Issue, web_html: str) -> tuple[str, str 
     )
     page, missing = web_html, None
     for pattern, insert, after, name in (
-        (_HEAD, "".join(head), True, "<head>"),
-        (_HEAD_END, "".join(links), False, "</head>"),
-        (_BODY, nav, True, "<body>"),
+        (_HEAD, "".join(head), True, "<head> tag: no charset"),
+        (_HEAD_END, "".join(links), False, "</head> tag: no feed link"),
+        (_BODY, nav, True, "<body> tag: no link to the index"),
     ):
         match = pattern.search(page)
         if match is None:
@@ -236,10 +244,20 @@ def atom_feed(project: Project, entries: list[_Entry]) -> bytes:
     """An RFC 4287 feed; ElementTree does the escaping, so no text can break the XML."""
     archive_url = project.archive_url
     feed = ET.Element("feed", {"xmlns": ATOM_NS, XML_LANG: project.lang})
-    _text(feed, "id", archive_url or _tag_uri(project, entries[-1].issue.date if entries else date.today()))
+    _text(
+        feed,
+        "id",
+        archive_url or _tag_uri(project, entries[-1].issue.date if entries else date.today()),
+    )
     _text(feed, "title", project.name)
     _text(feed, "updated", entries[0].updated if entries else _atom_time(date.today()))
-    ET.SubElement(feed, "link", rel="self", type="application/atom+xml", href=f"{archive_url or ''}{FEED_NAME}")
+    ET.SubElement(
+        feed,
+        "link",
+        rel="self",
+        type="application/atom+xml",
+        href=f"{archive_url or ''}{FEED_NAME}",
+    )
     ET.SubElement(feed, "link", rel="alternate", type="text/html", href=archive_url or "./")
     author = ET.SubElement(feed, "author")
     _text(author, "name", project.sender.name)
@@ -254,7 +272,9 @@ def atom_feed(project: Project, entries: list[_Entry]) -> bytes:
         _text(item, "title", issue.subject)
         _text(item, "published", entry.updated)
         _text(item, "updated", entry.updated)
-        ET.SubElement(item, "link", rel="alternate", type="text/html", href=web_url or f"{issue.slug}/")
+        ET.SubElement(
+            item, "link", rel="alternate", type="text/html", href=web_url or f"{issue.slug}/"
+        )
         if entry.summary:
             _text(item, "summary", entry.summary)
         _text(item, "content", entry.web_html, type="html")
@@ -269,7 +289,8 @@ def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
 
 
 def _atom_time(day: date) -> str:
-    return datetime.combine(day, time(0, 0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An issue goes out on its date: midnight UTC stands for the day (RFC 3339 needs a time)."""
+    return f"{day.isoformat()}T00:00:00Z"
 
 
 def _tag_uri(project: Project, day: date, slug: str = "") -> str:
@@ -283,10 +304,16 @@ def _tag_uri(project: Project, day: date, slug: str = "") -> str:
 def _check_out_dir(out: Path, root: Path) -> None:
     """Refuse a folder whose replacement would lose anything but an earlier archive."""
     if out == root or out in root.parents:
-        raise UsageError(f"{shown_path(out)}: the archive would replace the project itself; choose a folder such as site/")
+        raise UsageError(
+            f"{shown_path(out)}: the archive would replace the project itself; choose a folder such as site/"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"{shown_path(out)}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not ((out / INDEX_NAME).is_file() and (out / FEED_NAME).is_file()):
+    if (
+        out.is_dir()
+        and any(out.iterdir())
+        and not ((out / INDEX_NAME).is_file() and (out / FEED_NAME).is_file())
+    ):
         raise UsageError(
             f"{shown_path(out)}: a folder that is not a dispatch archive (no {INDEX_NAME} and {FEED_NAME}); "
             "the archive replaces its folder entirely, so choose a new or empty one"

@@ -447,6 +447,8 @@ def archive(out_dir: Path | None, project_dir: Path | None) -> int:
     from .archive import build_archive
 
     result = build_archive(project_dir or Path.cwd(), out_dir)
+    for warning in result.warnings:
+        echo(f"warning: {warning}", err=True, fg="yellow")
     echo(f"archive: {len(result.pages)} issues, index and feed in {result.out_dir}")
     return 0
 

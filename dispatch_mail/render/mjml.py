@@ -22,7 +22,8 @@ def mjml_to_html(source: str, template_hint: str = "email.mjml") -> str:
 
 _BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 _NEWLINE_RUNS = re.compile(r"[ \t]*\n[ \t\n]*")
-_PLAIN_COMMENT = re.compile(r"<!--(?!\[if|<!\[endif|\s*\[endif)(?:(?!-->).)*?-->", re.S)
+# a plain comment: not Outlook's <!--[if …]>, <!--[endif]-->, <!--<![endif]--> nor the <!--> of <!--[if !mso]><!-->
+_PLAIN_COMMENT = re.compile(r"<!--(?!\s*\[if|\s*\[endif|<!\[endif|>)(?:(?!-->).)*?-->", re.S)
 
 
 def minify(html: str) -> str:
