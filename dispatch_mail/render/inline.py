@@ -7,7 +7,14 @@ which is what MJML's own ``mj-style inline="inline"`` does.
 
 from __future__ import annotations
 
+import re
+
 _IGNORE = '<style data-css-inline="ignore"'
+_TEXT_ATTRIBUTE = re.compile(r'\b(alt|title|aria-label)="([^"]*)"')
+
+
+def _escape_angles(match: re.Match) -> str:
+    return f'{match.group(1)}="{match.group(2).replace("<", "&lt;").replace(">", "&gt;")}"'
 
 
 def inline_css(html: str, css: str) -> str:
@@ -21,4 +28,7 @@ def inline_css(html: str, css: str) -> str:
         extra_css=css,
     )
     marked = html.replace("<style", _IGNORE)
-    return inliner.inline(marked).replace(_IGNORE, "<style")
+    out = inliner.inline(marked).replace(_IGNORE, "<style")
+    # The HTML serializer leaves < and > raw inside attribute values (valid HTML); some mail
+    # filters still read them as tags, so the text attributes get them escaped again.
+    return _TEXT_ATTRIBUTE.sub(_escape_angles, out)

@@ -8,6 +8,7 @@ never as template source, so ``{{ }}`` typed in a manifest is printed as is.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,22 @@ THEME_DIR = Path(__file__).resolve().parent.parent / "theme"
 TEXT_WIDTH = 72
 
 
+class ConfinedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader whose templates must really lie inside its folders.
+
+    Jinja already refuses '..' in names; this also refuses a symlink (committed
+    by anyone with access to the repository) that points outside the folder.
+    """
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        source, filename, uptodate = super().get_source(environment, template)
+        real = os.path.realpath(filename)
+        roots = [os.path.realpath(p) for p in self.searchpath]
+        if not any(real == root or real.startswith(root + os.sep) for root in roots):
+            raise jinja2.TemplateNotFound(f"{template} (it leads outside the template folders)")
+        return source, filename, uptodate
+
+
 def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(".txt.j2")
 
@@ -33,7 +50,7 @@ def environment(override_dir: str | None) -> jinja2.Environment:
     # the override folder is searched even before it exists: a preview picks it up when created
     search = [override_dir] if override_dir else []
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*search, str(THEME_DIR)]),
+        loader=ConfinedLoader([*search, str(THEME_DIR)]),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
