@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ def dedupe_key(address: str) -> str:
     return address.casefold()
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _undecodable(text: str) -> bool:
     """True when ``text`` holds bytes that were not UTF-8 (kept as lone surrogates by surrogateescape)."""
     return any("\udc80" <= c <= "\udcff" for c in text)
@@ -103,8 +107,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]
             except csv.Error as exc:
                 yield reader.line_num, None, f"malformed CSV: {exc}"
                 continue
-            line = reader.line_num
             values = [v for v in row.values() if isinstance(v, str)]
+            # the line the record starts on (a quoted field may hold line breaks), as an editor shows it
+            line = reader.line_num - sum(len(_LINE_BREAK.findall(v)) for v in values)
             if any(_undecodable(v) for v in values):
                 yield line, None, "not valid UTF-8 (save the file as UTF-8)"
                 continue

@@ -80,12 +80,16 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     return result
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def describe(result: BuildResult) -> str:
     """The short summary `dispatch build` prints."""
     sizes = ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in result.files.items())
     lines = [
-        f"built {result.issue.slug}: {len(result.issue.sections)} sections, "
-        f"{result.link_count} links → {shown_path(result.out_dir)}/",
+        f"built {result.issue.slug}: {_count(len(result.issue.sections), 'section')}, "
+        f"{_count(result.link_count, 'link')} → {shown_path(result.out_dir)}/",
         f"  {sizes}" if sizes else "",
     ]
     lines += [f"  warning: {w}" for w in result.warnings]

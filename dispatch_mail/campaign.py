@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 from .audience import Exclusion, Recipient, normalize, read_suppressed, scan_audience
-from .config import Project
-from .errors import UsageError
+from .config import PROJECT_FILE, Project
+from .errors import ContentError, Problem, UsageError
 from .files import atomic_write
-from .journal import Journal
+from .journal import Journal, message_id_part
 from .manifest import load, shown_path
 from .message import DkimSigner, PersonalMessages
 from .model import Issue
@@ -167,6 +167,13 @@ def _dkim_signer(project: Project) -> DkimSigner | None:
 def prepare(issue_dir: Path, *, secret_file: Path | None = None, test: bool = False, secret_required: bool = True) -> Prepared:
     """Load, validate and render the issue once, with merge tokens for per-recipient fields."""
     project, issue = load(Path(issue_dir))
+    if not test and "{token}" not in project.footer.unsubscribe_url:
+        # RFC 8058: the one-click POST carries nothing but the URL, so it must name the recipient
+        raise ContentError([Problem(
+            shown_path(project.root / PROJECT_FILE), 0, 0, "footer.unsubscribe_url",
+            "has no {token}: one-click unsubscribe needs a URL that identifies the recipient; "
+            "a list send is refused without it",
+        )])
     secret = load_secret(secret_file, required=secret_required)
     ephemeral = secret is None
     rendered = render_issue(project, issue, personal=True)
@@ -319,7 +326,7 @@ def dry_run(prepared: Prepared, recipients: list[Recipient] | None, list_name: s
             if isinstance(item, Exclusion):
                 excluded.append(item)
                 continue
-            message_id = f"<{prepared.issue.slug}.dry.{count}.{secrets.token_hex(6)}@{domain}>"
+            message_id = f"<{message_id_part(prepared.issue.slug)}.dry.{count}.{secrets.token_hex(6)}@{domain}>"
             data = prepared.messages.render(item.email, item.fields, message_id, date)
             count += 1
             if box is not None:

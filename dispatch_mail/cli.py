@@ -258,9 +258,17 @@ def send(issue_dir: Path, to_reviewers: bool, to: tuple[str, ...], list_name: st
         progress = None if quiet or not sys.stderr.isatty() else _progress_printer(plan.to_send)
         try:
             summary = asyncio.run(campaign.run_send(journal, prepared, settings, options, progress))
-        except DispatchError:
+        except DispatchError as exc:
+            if progress:
+                click.echo("", err=True)
+            # the error first, then how to go on: the last line is the one to copy
+            echo(f"error: {exc}", err=True, fg="red")
             echo(f"resume with: {_resume_command()}", err=True)
-            raise
+            return exc.exit_code
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, the journal knows who was in flight
+            echo("\ninterrupted at once; the messages that were in flight are settled when you resume", err=True)
+            echo(f"resume with: {_resume_command()}", err=True)
+            return 130
         counts = journal.counts()
     if progress:
         click.echo("", err=True)
@@ -271,6 +279,8 @@ def send(issue_dir: Path, to_reviewers: bool, to: tuple[str, ...], list_name: st
     if summary.possibly_duplicated:
         echo(f"note: {summary.possibly_duplicated} message(s) were retried after the connection dropped during DATA; "
              "the server may have accepted the first copy (RFC 1047)", err=True)
+    if summary.interrupted:
+        echo("interrupted: the messages in flight were finished; the rest were not sent", err=True)
     if summary.stopped_reason:
         echo(f"stopped: {summary.stopped_reason}", err=True)
     if summary.interrupted or summary.stopped_reason or counts["pending"]:
@@ -347,6 +357,7 @@ def status(issue_dir: Path, list_name: str | None, journal_path: Path | None, fa
 
             raise UsageError(f"no send journal for {issue.slug} in {shown_path(folder)} (nothing sent yet?)")
     report = []
+    failure_rows: list[list[object]] = []
     for path in paths:
         with Journal.open(path, create=False) as journal:
             counts = journal.counts()
@@ -359,13 +370,13 @@ def status(issue_dir: Path, list_name: str | None, journal_path: Path | None, fa
                 "excluded": [str(e) for e in journal.exclusions()] if excluded else [],
             }
             report.append(entry)
-            if failures_csv:
-                buffer = io.StringIO()
-                writer = csv.writer(buffer)
-                writer.writerow(["email", "code", "reply"])
-                for r in failures:
-                    writer.writerow([r.email, r.last_code or "", r.last_reply or ""])
-                atomic_write(failures_csv, buffer.getvalue())
+            failure_rows += [[r.email, r.last_code or "", r.last_reply or ""] for r in failures]
+    if failures_csv:  # every journal's failures in one file (written per journal, the last one won)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["email", "code", "reply"])
+        writer.writerows(failure_rows)
+        atomic_write(failures_csv, buffer.getvalue())
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return 0

@@ -11,6 +11,7 @@ keeps every commit durable against a crash of the process.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -162,6 +163,7 @@ class Journal:
         batch: list[tuple] = []
         exclusions: list[tuple] = []
         prefix = secrets.token_hex(4)
+        id_part = message_id_part(slug)
 
         def flush() -> None:
             nonlocal added
@@ -179,7 +181,7 @@ class Journal:
             for n, item in enumerate(items):
                 if isinstance(item, Recipient):
                     # the Message-ID is fixed once, so every retry of this recipient reuses it (RFC 1047 duplicates)
-                    message_id = f"<{slug}.{prefix}.{n}.{secrets.token_hex(6)}@{domain}>"
+                    message_id = f"<{id_part}.{prefix}.{n}.{secrets.token_hex(6)}@{domain}>"
                     batch.append((item.email, dedupe_key(item.email), json.dumps(item.fields, ensure_ascii=False), message_id, now, now))
                     if len(batch) >= 2000:
                         flush()
@@ -280,6 +282,11 @@ class Journal:
 
 
 _COLUMNS = "id, email, fields, attempts, message_id, state, last_code, last_reply"
+
+
+def message_id_part(slug: str) -> str:
+    """The slug as Message-ID text: ASCII letters, digits, '-' and '_' (a folder may be 'été 2026')."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", slug).strip("-") or "issue"
 
 
 def _has_tables(conn: sqlite3.Connection) -> bool:

@@ -13,6 +13,7 @@ bullets, ``1.`` numbered lists, ``###`` headings and ``>`` quotes.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from html import escape
 from typing import Union
@@ -140,17 +141,52 @@ def _collect_links(spans: tuple[Span, ...], found: list[Link]) -> None:
 # --------------------------------------------------------------------------- parsing
 
 _PUNCT_ESCAPABLE = set("\\`*_[](){}#+-.!>~|<&")
+# An unmatched marker is retried as literal text, which made the work grow
+# exponentially with the number of markers ("*a " * 20 took half a second, and
+# each further marker doubled it). The memo and the closer check keep ordinary
+# text linear without changing any result; the budget bounds whatever is left,
+# so that no text can stall a build.
+_STEPS_PER_CHAR = 400
+_TOO_COMPLEX = "too many unmatched '*', '_' or '[' to read; write literal ones as \\*, \\_ or \\["
+
+
+class _TooComplex(Exception):
+    pass
 
 
 class _InlineParser:
     """Recursive descent over one string; unmatched markers stay literal text."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], budget: list[int] | None = None):
         self.s = source
         self.problems = problems
+        self.budget = budget if budget is not None else [_STEPS_PER_CHAR * len(source) + 10_000]
+        self.memo: dict[tuple[int, str | None, int], tuple[list[Span], int, bool]] = {}
+        self.closers: dict[str, list[int]] = {}
 
     def parse(self, start: int, stop_at: str | None, depth: int = 0) -> tuple[list[Span], int, bool]:
         """Parse until ``stop_at`` (a closing marker) or the end; return spans, position, closed."""
+        key = (start, stop_at, depth)
+        if key not in self.memo:
+            self.memo[key] = self._parse(start, stop_at, depth)
+        spans, end, closed = self.memo[key]
+        return list(spans), end, closed
+
+    def _closer_after(self, pos: int, marker: str) -> bool:
+        """Whether ``marker`` could close anywhere at or after ``pos`` (if not, it cannot open)."""
+        if marker not in self.closers:
+            s = self.s
+            self.closers[marker] = [j for j in range(1, len(s)) if s.startswith(marker, j) and self._can_close(j, marker)]
+            self.spend(len(s))
+        found = self.closers[marker]
+        return bisect_left(found, pos) < len(found)
+
+    def spend(self, steps: int) -> None:
+        self.budget[0] -= steps
+        if self.budget[0] < 0:
+            raise _TooComplex
+
+    def _parse(self, start: int, stop_at: str | None, depth: int) -> tuple[list[Span], int, bool]:
         spans: list[Span] = []
         buf: list[str] = []
         i = start
@@ -162,6 +198,7 @@ class _InlineParser:
                 buf.clear()
 
         while i < len(s):
+            self.spend(1)
             if stop_at is not None and s.startswith(stop_at, i) and self._can_close(i, stop_at):
                 flush()
                 return spans, i + len(stop_at), True
@@ -179,7 +216,7 @@ class _InlineParser:
                     continue
             if depth < 8 and ch in "*_":
                 marker = s[i : i + 2] if s.startswith(ch * 2, i) else ch
-                if self._can_open(i, marker):
+                if self._can_open(i, marker) and self._closer_after(i + len(marker), marker):
                     inner, end, closed = self.parse(i + len(marker), marker, depth + 1)
                     if closed and inner:
                         flush()
@@ -234,6 +271,7 @@ class _InlineParser:
                 if level == 0:
                     break
             j += 1
+        self.spend(j - i)
         if j >= len(s) or not s.startswith("(", j + 1):
             return None
         close = s.find(")", j + 2)
@@ -245,7 +283,7 @@ class _InlineParser:
         error = check_url(url)
         if error:
             self.problems.append(f"link [{s[i + 1 : j]}]: {error}")
-        inner = _InlineParser(s[i + 1 : j], self.problems).parse(0, None, depth + 1)[0]
+        inner = _InlineParser(s[i + 1 : j], self.problems, self.budget).parse(0, None, depth + 1)[0]
         if not inner:
             self.problems.append(f"link to {url!r} has no text")
         return Link(url, tuple(inner)), close + 1
@@ -255,7 +293,11 @@ def parse_inline(source: str) -> tuple[Inline, list[str]]:
     """Parse inline Markdown; return the tree and the problems found (bad links)."""
     problems: list[str] = []
     text = " ".join(source.split("\n")) if "\n" in source else source
-    spans, _, _ = _InlineParser(text, problems).parse(0, None)
+    try:
+        spans, _, _ = _InlineParser(text, problems).parse(0, None)
+    except _TooComplex:
+        problems.append(_TOO_COMPLEX)
+        spans = [Text(text)]
     return Inline(source, tuple(spans)), problems
 
 
@@ -343,14 +385,18 @@ def _span_html(span: Span, link_url, link_style: str) -> str:
     return f'<a href="{escape(link_url(span.url))}"{style}>{inner}</a>'
 
 
-def markdown_html(md: Markdown, link_url=lambda url: url, link_style: str = "", p_style: str = "") -> str:
+def markdown_html(
+    md: Markdown, link_url=lambda url: url, link_style: str = "", p_style: str = "", heading_level: int = 3
+) -> str:
+    """Block Markdown as HTML; ``heading_level`` keeps headings in order where the text sits."""
     style = f' style="{p_style}"' if p_style else ""
+    h = max(2, min(6, heading_level))
     parts: list[str] = []
     for block in md.blocks:
         if isinstance(block, Paragraph):
             parts.append(f"<p{style}>{inline_html(block.inline, link_url, link_style)}</p>")
         elif isinstance(block, Heading):
-            parts.append(f'<h3 class="md-heading">{inline_html(block.inline, link_url, link_style)}</h3>')
+            parts.append(f'<h{h} class="md-heading">{inline_html(block.inline, link_url, link_style)}</h{h}>')
         elif isinstance(block, Quote):
             parts.append(f"<blockquote>{inline_html(block.inline, link_url, link_style)}</blockquote>")
         else:

@@ -132,7 +132,7 @@ class PersonalMessages:
             head.append(("List-Archive", f"<{project.archive_url}>"))
         if test:
             head.append(("X-Dispatch-Test", "yes"))
-        head.append(("Content-Type", f'multipart/alternative; boundary="{self.boundary}"'))
+        head.append(("Content-Type", f'multipart/alternative;\r\n boundary="{self.boundary}"'))  # folded: 78 columns
         self._head = "".join(f"{k}: {v}\r\n" for k, v in head).encode("ascii")
         self._formataddr = formataddr
         self._Header = Header
@@ -153,11 +153,11 @@ class PersonalMessages:
             "email": email,
         }
         name = " ".join(fields.get("name", "").split())
-        to = self._formataddr((name, email), charset="utf-8") if name else email
+        check_header("To", f"{name} <{email}>")
+        to = _to_header(name, email)  # may be folded: CRLF + space, on purpose
         unsub = f"<{values['unsubscribe_url']}>"
         if self.project.footer.unsubscribe_mailto:
-            unsub += f", <mailto:{self.project.footer.unsubscribe_mailto}?subject=unsubscribe>"
-        check_header("To", to)
+            unsub += f",\r\n <mailto:{self.project.footer.unsubscribe_mailto}?subject=unsubscribe>"
         personal = f"To: {to}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\nList-Unsubscribe: {unsub}\r\n".encode("ascii")
         b = self.boundary
         body = b"".join(
@@ -180,6 +180,25 @@ def secrets_hex(n: int) -> str:
     import secrets
 
     return secrets.token_hex(n)
+
+
+def _to_header(name: str, email: str) -> str:
+    """The To value: an ASCII name quoted as needed, any other as RFC 2047 words folded at 78 columns.
+
+    formataddr makes one encoded-word of any length, so a long non-ASCII name
+    (500 characters are allowed) would give a To line past RFC 5322's 998.
+    """
+    from email.header import Header
+    from email.utils import formataddr
+
+    if not name:
+        return email
+    if name.isascii():
+        return formataddr((name, email))
+    words = Header(name, "utf-8", maxlinelen=76, header_name="To").encode(linesep="\r\n")
+    last = words.rsplit("\r\n", 1)[-1]
+    fold = "\r\n " if len(last) + len(email) + 3 > 78 - (len("To: ") if "\r\n" not in words else 0) else " "
+    return f"{words}{fold}<{email}>"
 
 
 def _encode_header(value: str) -> str:
@@ -255,6 +274,13 @@ class DkimSigner:
 
             raise UsageError("DKIM signing needs dkimpy: pip install 'dispatch-mail[dkim]'") from None
         self.domain, self.selector, self._key = domain.encode(), selector.encode(), private_key
+        try:  # a key that cannot sign must stop the send before it starts, not in every worker
+            self.sign(b"From: check@example.org\r\nSubject: key check\r\n\r\nkey check\r\n")
+        except Exception as exc:  # noqa: BLE001 (dkimpy raises several types; all mean a bad key)
+            from .errors import UsageError
+
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            raise UsageError(f"the DKIM key cannot sign ({reason}); check key_file or DISPATCH_DKIM_KEY_FILE") from None
 
     def sign(self, message: bytes) -> bytes:
         import dkim

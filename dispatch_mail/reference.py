@@ -220,10 +220,11 @@ def cli_reference() -> str:
         "Global options: `--version`, `-h/--help`.",
         "",
     ]
-    ctx = click.Context(cli, info_name="dispatch")
+    # contexts made as click makes them, so the group's settings (-h) reach every command
+    ctx = cli.make_context("dispatch", [], resilient_parsing=True)
     for name in sorted(cli.list_commands(ctx)):
         command = cli.get_command(ctx, name)
-        sub = click.Context(command, info_name=name, parent=ctx)
+        sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
         lines += [f"## dispatch {name}", "", "```", command.get_usage(sub).replace("Usage: ", ""), "```", ""]
         lines += [_help_markdown(command.help or ""), ""]
         rows = ["| option | meaning |", "|---|---|"]

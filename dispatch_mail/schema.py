@@ -25,11 +25,12 @@ from .model import SECTION_KINDS, Color, EmailAddress, HeaderText, ImageUrl, Lon
 from .urls import check_url
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 50  # the schema needs under 10; libyaml's composer recurses per level and crashes near 30,000
 DEFAULT_MAX_LENGTH = 20000
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab and newlines
 _INVALID = object()
 
 
@@ -75,17 +76,63 @@ def _compose(path: Path, shown: str) -> tuple[yaml.Node | None, list[Problem]]:
     if not text.strip():
         return None, [Problem(shown, 0, 0, "", "file is empty")]
     try:
+        problems, deep = _scan(text, shown)
+        if deep:
+            return None, problems
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids, such as NUL
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        return None, [Problem(shown, line, col, "", f"YAML syntax error: character {what} is not allowed ({exc.reason})")]
     except yaml.YAMLError as exc:
-        return None, [Problem(shown, 0, 0, "", f"YAML error: {exc}")]
+        return None, [Problem(shown, 0, 0, "", f"YAML error: {' '.join(str(exc).split())}")]
     if node is None:
         return None, [Problem(shown, 0, 0, "", "file is empty")]
-    return node, []
+    return node, problems
+
+
+def _scan(text: str, shown: str) -> tuple[list[Problem], bool]:
+    """Walk the parse events before composing: aliases where they are written, and nesting too deep.
+
+    The composer hands an alias back as the node it names, so only the events
+    know where each ``*name`` stands. Composing stops at the first level past
+    MAX_DEPTH: deeper, libyaml's recursive composer would overflow the stack.
+    """
+    problems: list[Problem] = []
+    stack: list[list[Any]] = []  # open collections: [is mapping, key path, next is a key, key name or index]
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionEndEvent):
+            stack.pop()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        key = ""
+        if stack:
+            top = stack[-1]
+            if top[0]:
+                key = top[1] if top[2] else _join(top[1], top[3])
+                if top[2]:
+                    top[3] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                top[2] = not top[2]
+            else:
+                top[3] += 1
+                key = f"{top[1]}[{top[3]}]"
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            message = "YAML aliases (*name) are not allowed in dispatch files"
+            problems.append(Problem(shown, mark.line + 1, mark.column + 1, key, message))
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep"
+                return [Problem(shown, mark.line + 1, mark.column + 1, key, message)], True
+            stack.append([isinstance(event, yaml.MappingStartEvent), key, True, -1])
+    return problems, False
 
 
 def _type_name(tp: Any) -> str:
@@ -137,10 +184,11 @@ class _Builder:
     # ------------------------------------------------------------------ dispatch
     def convert(self, node: yaml.Node, tp: Any, key: str, meta: dict) -> Any:
         origin = get_origin(tp)
-        if origin not in (Union, types.UnionType) and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            # the composer hands an alias back as the very node it names
+        if origin not in (Union, types.UnionType):
+            # the composer hands an alias back as the very node it names; _scan has
+            # reported the alias where it is written, so it is not walked again
             if id(node) in self.seen:
-                return self.problem(node, key, "YAML aliases (*name) are not allowed in dispatch files")
+                return _INVALID
             self.seen.add(id(node))
         if origin in (Union, types.UnionType):
             args = get_args(tp)
@@ -180,8 +228,12 @@ class _Builder:
         values = [self.convert(child, item_tp, f"{key}[{i}]", item_meta) for i, child in enumerate(node.value)]
         return _INVALID if any(v is _INVALID for v in values) else values
 
-    def pairs(self, node: yaml.MappingNode, key: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
-        """The mapping's (name, key node, value node), reporting duplicate and non-text keys."""
+    def pairs(self, node: yaml.MappingNode, key: str) -> tuple[list[tuple[str, yaml.Node, yaml.Node]], bool]:
+        """The mapping's (name, key node, value node) and whether all keys were fine.
+
+        Duplicate and non-text keys are reported and left out; the rest is still
+        validated, so that one run reports every problem of the file.
+        """
         out: list[tuple[str, yaml.Node, yaml.Node]] = []
         seen: dict[str, yaml.Node] = {}
         ok = True
@@ -198,22 +250,20 @@ class _Builder:
                 continue
             seen[name] = knode
             out.append((name, knode, vnode))
-        return out if ok else None
+        return out, ok
 
     def mapping_of(self, node: yaml.Node, value_tp: Any, key: str, meta: dict) -> Any:
         if not isinstance(node, yaml.MappingNode):
             return self.problem(node, key, f"expected a mapping, got {_node_kind(node)}")
-        pairs = self.pairs(node, key)
-        if pairs is None:
-            return _INVALID
-        result = {}
+        pairs, ok = self.pairs(node, key)
+        result: dict[str, Any] = {}
         for name, knode, vnode in pairs:
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
                 self.problem(knode, _join(key, name), "names may use letters, digits, '-', '_' and '.'")
                 result[name] = _INVALID
                 continue
             result[name] = self.convert(vnode, value_tp, _join(key, name), {})
-        return _INVALID if any(v is _INVALID for v in result.values()) else result
+        return _INVALID if not ok or any(v is _INVALID for v in result.values()) else result
 
     def section(self, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.MappingNode):
@@ -221,7 +271,10 @@ class _Builder:
         kind_node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "kind"), None)
         if kind_node is None:
             return self.problem(node, _join(key, "kind"), f"missing; one of: {', '.join(SECTION_KINDS)}")
-        kind = kind_node.value if isinstance(kind_node, yaml.ScalarNode) else None
+        if not isinstance(kind_node, yaml.ScalarNode) or kind_node.tag.endswith(":null"):
+            kinds = ", ".join(SECTION_KINDS)
+            return self.problem(kind_node, _join(key, "kind"), f"expected one of: {kinds}; got {_node_kind(kind_node)}")
+        kind = kind_node.value
         if kind not in SECTION_KINDS:
             hint = difflib.get_close_matches(str(kind), SECTION_KINDS, n=1)
             more = f" (did you mean {hint[0]!r}?)" if hint else f"; one of: {', '.join(SECTION_KINDS)}"
@@ -231,12 +284,11 @@ class _Builder:
     def dataclass(self, node: yaml.Node, cls: type, key: str, skip: tuple[str, ...] = ()) -> Any:
         if not isinstance(node, yaml.MappingNode):
             return self.problem(node, key, f"expected a mapping, got {_node_kind(node)}")
-        pairs = self.pairs(node, key)
+        pairs, ok = self.pairs(node, key)
         fields = {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}
         hints = _hints(cls)
         values: dict[str, Any] = {}
-        ok = pairs is not None
-        for name, knode, vnode in pairs or []:
+        for name, knode, vnode in pairs:
             if name in skip:
                 continue
             if name not in fields:
@@ -251,7 +303,7 @@ class _Builder:
             values[name] = value
         for name, f in fields.items():
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
-            if required and name not in values and pairs is not None:
+            if required and name not in values:
                 self.problem(node, _join(key, name), f"missing (required {_type_name(hints[name])})")
                 ok = False
         if not ok:

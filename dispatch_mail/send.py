@@ -119,6 +119,7 @@ class RateLimiter:
         self.tokens = float(self.burst)
         self.last = time.monotonic()
         self.paused_until = 0.0
+        self._measure_from = 0.0
         self.successes = 0
         self._lock = asyncio.Lock()
         self._recent: list[float] = []
@@ -151,16 +152,36 @@ class RateLimiter:
             if ceiling is None and self.successes > 2000:
                 self.rate = None  # back to unlimited after a long calm
 
-    def throttle(self, pause: float) -> None:
-        """The relay asked us to slow down: pause everyone, then go at half the recent rate."""
+    def throttle(self, pause: float, *, slow_down: bool = True) -> None:
+        """Pause everyone; when the relay asked us to slow down, go on at half the rate we were going at.
+
+        The rate is measured over the span the recent successes really cover: a
+        send that is 0.1 s old and has sent 50 messages went at about 500/s, not
+        at 50/5 s = 10/s. Without successes to measure there is no rate to halve
+        and the pause alone does the work (a repeated halving on no evidence
+        would leave a long send crawling at the 0.2/s floor after a short blip).
+        """
         now = time.monotonic()
-        recent = [t for t in self._recent if now - t < 5]
-        observed = len(recent) / 5 if recent else 1.0
-        current = self.rate if self.rate is not None else max(observed, 1.0)
+        already_paused = now < self.paused_until
+        # the pace we kept is measured from the end of the last pause, not across it
+        recent = [t for t in self._recent if now - t < 5 and t >= self._measure_from]
+        self.paused_until = max(self.paused_until, now + pause)
+        self._measure_from = self.paused_until
+        self.tokens = 0
+        if not slow_down or already_paused:
+            # replies that arrive during a pause answer messages sent before it: one slow-down
+            # per episode, or N connections hearing the same 421 would halve the rate N times
+            return
+        if len(recent) >= 2:
+            observed = len(recent) / max(now - recent[0], 0.01)
+            current = observed if self.rate is None else min(self.rate, observed)
+        elif self.rate is not None:
+            current = self.rate
+        else:
+            return
         self.rate = max(0.2, current / 2)
         self.successes = 0
-        self.tokens = 0
-        self.paused_until = max(self.paused_until, now + pause)
+        self._recent.clear()  # the next throttle measures the new pace, not the old one
 
 
 def _smtp_code(exc: BaseException) -> tuple[int | None, str]:
@@ -189,6 +210,7 @@ class Sender:
         self.limiter = RateLimiter(options.rate, burst=options.concurrency)
         self.stop = asyncio.Event()
         self.fatal: DeliveryError | None = None
+        self.crash: Exception | None = None
         self.data_rejects_in_a_row = 0
         self.connect_failures_in_a_row = 0
         self.in_flight = 0
@@ -209,7 +231,11 @@ class Sender:
         )
         await client.connect()
         if s.username:
-            await client.login(s.username, s.password or "")
+            try:
+                await client.login(s.username, s.password or "")
+            except BaseException:
+                client.close()  # the caller never sees this client: do not leave it open
+                raise
         self.summary.connections += 1
         return client
 
@@ -227,9 +253,14 @@ class Sender:
         ticker = asyncio.create_task(self._tick()) if self.progress else None
         try:
             await self._produce(queue)
-        finally:
             for _ in workers:
-                await queue.put(None)
+                await queue.put(None)  # each worker finishes the message in hand, then quits
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            # any other way out (a second Ctrl-C cancels everything) must not wait on the queue:
+            # with the workers cancelled, a put on a full queue would wait forever
+            for worker in workers:
+                worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             if ticker:
                 ticker.cancel()
@@ -238,6 +269,8 @@ class Sender:
             self.summary.ended = time.monotonic()
             if self.progress:
                 self.progress(self.summary, self.journal.counts())
+        if self.crash is not None:
+            raise self.crash
         if self.fatal:
             raise self.fatal
         return self.summary
@@ -256,19 +289,22 @@ class Sender:
     async def _produce(self, queue: asyncio.Queue) -> None:
         last_id = 0
         while not self.stop.is_set():
-            if self._quota_reached():
+            budget = self._quota_budget()
+            if budget is not None and budget <= 0:
                 return
-            batch = self.journal.next_batch(last_id, 200)
+            batch = self.journal.next_batch(last_id, 200 if budget is None else min(200, budget))
             if batch:
                 for row in batch:
                     if self.stop.is_set():
                         return
                     await queue.put(row)
                     last_id = row.id
+                if budget is not None and len(batch) >= budget:
+                    # the quota is spoken for: let those finish, then count again (a failure frees its place)
+                    await self._drain(queue)
                 continue
             # nothing ready after last_id: wait for in-flight work, then rescan for retries
-            while (self.in_flight or not queue.empty()) and not self.stop.is_set():
-                await asyncio.sleep(0.02)
+            await self._drain(queue)
             if self.stop.is_set():
                 return
             retry_at = self.journal.next_retry_at()
@@ -282,8 +318,14 @@ class Sender:
                     pass
             last_id = 0
 
-    def _quota_reached(self) -> bool:
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        while (self.in_flight or not queue.empty()) and not self.stop.is_set():
+            await asyncio.sleep(0.02)
+
+    def _quota_budget(self) -> int | None:
+        """How many more may be queued under --max-per-hour/--max-per-day (None: no quota)."""
         o = self.options
+        budget: int | None = None
         for limit, window, label in ((o.max_per_hour, 3600, "hourly"), (o.max_per_day, 86400, "daily")):
             if limit is None:
                 continue
@@ -291,8 +333,9 @@ class Sender:
             n = self.journal.conn.execute("SELECT COUNT(*) FROM recipients WHERE state='sent' AND sent_at>?", (since,)).fetchone()[0]
             if n >= limit:
                 self.summary.stopped_reason = f"the {label} quota of {limit} messages is reached; run the same command again later"
-                return True
-        return False
+                return 0
+            budget = limit - n if budget is None else min(budget, limit - n)
+        return budget
 
     # ------------------------------------------------------------------ one worker = one connection
     async def _worker(self, queue: asyncio.Queue) -> None:
@@ -307,8 +350,23 @@ class Sender:
                 self.in_flight += 1
                 try:
                     client = await self._deliver(client, row)
+                except Exception as exc:  # noqa: BLE001 (reported by run())
+                    # not an SMTP outcome but a fault of ours: stop the whole send, and keep
+                    # draining the queue so that run() can finish and report it (a dead
+                    # worker would leave the producer blocked on a full queue forever)
+                    if self.crash is None:
+                        self.crash = exc
+                    self.stop.set()
+                    if client is not None:
+                        client.close()
+                    client = None
                 finally:
                     self.in_flight -= 1
+        except asyncio.CancelledError:
+            if client is not None:
+                client.close()  # stopping now: no polite QUIT
+                client = None
+            raise
         finally:
             if client is not None:
                 try:
@@ -319,7 +377,8 @@ class Sender:
     async def _deliver(self, client, row: Row):
         import aiosmtplib
 
-        await self.limiter.acquire()
+        if not await self._wait_turn():
+            return client  # stopped while waiting (Ctrl-C during a throttle pause): the row stays pending
         date = format_datetime(datetime.now(timezone.utc))
         data = self.messages.render(row.email, row.fields, row.message_id, date)
         self.journal.mark_sending(row.id)
@@ -334,8 +393,10 @@ class Sender:
             phase = "data"
             response = await client.data(data)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            self.journal.mark_retry(row.id, None, "not attempted: authentication failed", 0)
-            self._abort(DeliveryError(f"the relay refused our login: {_smtp_code(exc)[1]}"))
+            self._not_attempted(row, "authentication failed")
+            if client is not None:
+                client.close()
+            self._abort(DeliveryError(f"{self.settings.describe()} refused our login: {_smtp_code(exc)[1]}"))
             return None
         except aiosmtplib.SMTPResponseException as exc:
             # the server answered: we know exactly what happened
@@ -353,7 +414,9 @@ class Sender:
             if client is not None:
                 client.close()
             if phase == "connect":
-                tls_failed = isinstance(exc, ssl.SSLError) or "certificate" in reply.lower() or "ssl" in reply.lower()
+                low = reply.lower()
+                # a certificate we do not trust, or no STARTTLS offered: retrying cannot help
+                tls_failed = isinstance(exc, ssl.SSLError) or any(w in low for w in ("certificate", "ssl", "starttls"))
                 await self._connect_failed(row, reply, refused=tls_failed, tls=tls_failed)
                 return None
             self._retry(row, None, f"{phase}: {reply}", uncertain=uncertain)
@@ -365,12 +428,23 @@ class Sender:
         self.limiter.record_success()
         return client
 
+    async def _wait_turn(self) -> bool:
+        """Wait for the rate limiter, unless the send stops first (a pause can last minutes)."""
+        if self.stop.is_set():
+            return False
+        turn = asyncio.ensure_future(self.limiter.acquire())
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({turn, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not turn.done():
+                turn.cancel()
+        return turn.done() and not turn.cancelled() and not self.stop.is_set()
+
     async def _connect_failed(self, row: Row, reply: str, *, refused: bool, tls: bool = False) -> None:
         """The relay could not be reached: not the recipient's fault, so no attempt is counted."""
-        self.journal.conn.execute(
-            "UPDATE recipients SET state='pending', attempts=MAX(0, attempts-1), last_reply=? WHERE id=?",
-            (f"not attempted: {reply}"[:500], row.id),
-        )
+        self._not_attempted(row, reply)
         self.connect_failures_in_a_row += 1
         where = self.settings.describe()
         if tls:
@@ -380,7 +454,15 @@ class Sender:
         elif self.connect_failures_in_a_row >= max(10, 3 * self.options.concurrency):
             self._abort(DeliveryError(f"cannot reach {where} ({reply}); nothing is lost: run the same command again later"))
         else:
-            self.limiter.throttle(min(self.options.throttle_pause, 2.0 * self.connect_failures_in_a_row))
+            # a relay that cannot be reached says nothing about our rate: back off, do not slow down
+            self.limiter.throttle(min(self.options.throttle_pause, 2.0 * self.connect_failures_in_a_row), slow_down=False)
+
+    def _not_attempted(self, row: Row, reply: str) -> None:
+        """Back to pending, the attempt uncounted: the message never reached the relay."""
+        self.journal.conn.execute(
+            "UPDATE recipients SET state='pending', attempts=MAX(0, attempts-1), last_reply=?, updated_at=? WHERE id=?",
+            (f"not attempted: {reply}"[:500], time.time(), row.id),
+        )
 
     async def _after_refusal(self, client, code: int | None):
         """Reset the transaction, or drop the connection when the server is closing it."""
@@ -402,6 +484,15 @@ class Sender:
                 self.summary.throttled += 1
                 self.limiter.throttle(self.options.throttle_pause)
             self._retry(row, code, f"{phase}: {text}")
+            return
+        if phase == "mail":
+            # MAIL FROM names our sender, not the recipient: failing them one by one would
+            # mark the whole list failed for good. Stop the send; nobody's attempt is spent.
+            self._not_attempted(row, f"{phase}: {text}")
+            self._abort(DeliveryError(
+                f"{self.settings.describe()} refuses our sender {self.messages.sender}: {text}; "
+                "fix the sender or the relay's settings, then run the same command again"
+            ))
             return
         self.journal.mark_failed(row.id, code, f"{phase}: {text}")
         self.summary.failed += 1

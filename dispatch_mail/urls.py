@@ -25,7 +25,11 @@ def check_url(url: str, *, https_only: bool = False) -> str | None:
         return f"'{scheme}:' links are not allowed (only {kinds})"
     if scheme == "mailto":
         return None if "@" in url else f"{url!r} has no address"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed '['
+        return f"{url!r} is not a valid URL ({exc})"
     if not parts.netloc or not parts.hostname:
         return f"{url!r} has no host"
     return None

@@ -7,12 +7,28 @@ import re
 from ..errors import RenderError
 
 
+_STYLE_BLOCK = re.compile(r"(<mj-style[^>]*>.*?</mj-style>)", re.S)
+
+
+def protect_text(source: str) -> str:
+    """Non-ASCII characters and backslashes as character references, outside style blocks.
+
+    mjml-python writes attribute values with Rust's debug escapes ("I ❤️" becomes
+    'I ❤\\u{fe0f}', a backslash doubles); character references pass through it
+    untouched and the HTML serializer after it turns them back into UTF-8.
+    """
+    parts = _STYLE_BLOCK.split(source)
+    for i in range(0, len(parts), 2):  # even parts lie outside <mj-style>
+        parts[i] = parts[i].encode("ascii", "xmlcharrefreplace").decode("ascii").replace("\\", "&#92;")
+    return "".join(parts)
+
+
 def mjml_to_html(source: str, template_hint: str = "email.mjml") -> str:
     """Render MJML; MRML's bare "unable to parse" is given the context we know."""
     import mjml  # ~1 ms, but only build needs it
 
     try:
-        return mjml.mjml2html(source, disable_comments=True)
+        return mjml.mjml2html(protect_text(source), disable_comments=True)
     except Exception as exc:  # MRML raises a bare Exception subclass with no position
         raise RenderError(
             f"{template_hint}: the MJML engine rejected the rendered template ({exc}); "

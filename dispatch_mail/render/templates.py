@@ -92,14 +92,22 @@ def render(template: str, context: dict, override_dir: Path | None) -> str:
 
 
 def _template_position(exc: BaseException) -> str:
+    """The innermost template file and line of a failure (Jinja rewrites frames to point there)."""
     tb = exc.__traceback__
     where = "template"
     while tb is not None:
-        name = tb.tb_frame.f_globals.get("__jinja_template__")
-        if name is not None:
-            where = f"{name.filename}:{name.get_corresponding_lineno(tb.tb_lineno)}"
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{_shown(filename)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
+
+
+def _shown(filename: str) -> str:
+    try:
+        return os.path.relpath(filename)
+    except ValueError:
+        return filename
 
 
 # ------------------------------------------------------------------ HTML filters
@@ -110,8 +118,8 @@ def _inline_filter(ctx, value: Inline, on_accent: bool = False) -> Markup:
 
 
 @jinja2.pass_context
-def _markdown_filter(ctx, value: Markdown) -> Markup:
-    return Markup(markdown_html(value, ctx["linker"]))
+def _markdown_filter(ctx, value: Markdown, heading_level: int = 3) -> Markup:
+    return Markup(markdown_html(value, ctx["linker"], heading_level=heading_level))
 
 
 @jinja2.pass_context
