@@ -70,8 +70,11 @@ def main() -> None:
 @click.option("--previews", is_flag=True, help="With --all: also screenshots, check reports and an index.html gallery (the folder CI uploads).")
 @click.option("--chromium", type=click.Path(dir_okay=False), envvar="DISPATCH_CHROMIUM", help="Chromium executable for --previews.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the time each stage took.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="The summary as text or JSON.")
 @handle_errors
-def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previews: bool, chromium: str | None, quiet: bool) -> int:
+def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previews: bool, chromium: str | None,
+          quiet: bool, verbose: bool, fmt: str) -> int:
     """Render an issue into email.html, email.txt, email.mjml and email.eml.
 
     \b
@@ -81,7 +84,6 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previ
       dispatch build --all
       dispatch build --all --previews --out previews/
     """
-    from .build import describe
     from .errors import UsageError
 
     if previews:
@@ -96,13 +98,17 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previ
         from .api import build_all
 
         built, failed = build_all(issue_dir or Path.cwd(), out_dir)
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps([_summary(r) for r in built], indent=2, ensure_ascii=False))
         for result in built:
-            _report(describe(result), result.warnings, quiet)
+            _report(result, quiet or fmt == "json", verbose)
         for folder, exc in failed:
             problems = exc.problems if isinstance(exc, ContentError) else (exc,)
             for problem in problems:
                 echo(f"error: {problem}", err=True, fg="red")
-        if not quiet:
+        if not quiet and fmt == "text":
             echo(f"{len(built)} built, {len(failed)} failed")
         return 1 if failed else 0
     if issue_dir is None:
@@ -110,7 +116,11 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previ
     from .api import build_issue
 
     result = build_issue(issue_dir, out_dir)
-    _report(describe(result), result.warnings, quiet)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(_summary(result), indent=2, ensure_ascii=False))
+    _report(result, quiet or fmt == "json", verbose)
     return 0
 
 
@@ -549,12 +559,31 @@ def export(issue_dir: Path, fmt: str, out: Path | None, unsubscribe_tag: str | N
     return 0
 
 
-def _report(summary: str, warnings: list[str], quiet: bool) -> None:
+def _summary(result) -> dict:
+    """A build's summary as data (for --format json)."""
+    from .manifest import shown_path
+
+    return {
+        "issue": result.issue.slug,
+        "out": shown_path(result.out_dir),
+        "sections": len(result.issue.sections),
+        "links": result.link_count,
+        "files": result.files,
+        "warnings": result.warnings,
+        "timings_ms": {k: round(v * 1000, 2) for k, v in result.timings.items()},
+    }
+
+
+def _report(result, quiet: bool, verbose: bool) -> None:
+    from .build import describe
+
     if quiet:
-        for warning in warnings:
+        for warning in result.warnings:
             echo(f"warning: {warning}", err=True, fg="yellow")
-    else:
-        echo(summary)
+        return
+    echo(describe(result))
+    if verbose:
+        echo("  timings: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in result.timings.items()))
 
 
 if __name__ == "__main__":  # pragma: no cover
