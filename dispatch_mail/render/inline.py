@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _IGNORE = '<style data-css-inline="ignore"'
-_TEXT_ATTRIBUTE = re.compile(r'\b(alt|title|aria-label)="([^"]*)"')
+_TEXT_ATTRIBUTE = re.compile(r'(?<=\s)(alt|title|aria-label)="([^"]*)"')
 
 
 def _escape_angles(match: re.Match) -> str:
