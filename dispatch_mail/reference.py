@@ -229,6 +229,8 @@ def cli_reference() -> str:
         lines += [_help_markdown(command.help or ""), ""]
         rows = ["| option | meaning |", "|---|---|"]
         for param in command.get_params(sub):
+            if not isinstance(param, click.Option):
+                continue  # arguments are in the usage line (click 8.5 gives them help records too)
             record = param.get_help_record(sub)
             if record is None:
                 continue

@@ -84,6 +84,8 @@ def _compose(path: Path, shown: str) -> tuple[yaml.Node | None, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        if "nesting depth" in what:  # PyYAML ≥ 6.0.4 stops deep nesting itself, reading ahead of our scan
+            return None, [Problem(shown, line, col, "", f"nested more than {MAX_DEPTH} levels deep")]
         return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
     except yaml.reader.ReaderError as exc:  # a character YAML forbids, such as NUL
         before = text[: exc.position]

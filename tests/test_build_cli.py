@@ -225,7 +225,7 @@ def test_a_real_process_builds_and_exits_0(tmp_path):
     "manifest, code, first",
     [
         (BAD_ISSUE, 1, BAD_LINES[0]),
-        (b"subject: " + b"[" * 100_000 + b"]" * 100_000, 1, "error: issues/test/issue.yaml:1:59: subject"),
+        (b"subject: " + b"[" * 100_000 + b"]" * 100_000, 1, "error: issues/test/issue.yaml:1:"),
         (b"\xff\xfe", 1, "error: issues/test/issue.yaml:1:1: file is not valid UTF-8"),
     ],
     ids=["bad-manifest", "deep-nesting", "not-utf8"],

@@ -61,7 +61,7 @@ FIELDS: list[tuple[str, tuple[Any, ...], str]] = [
     ("project", ("sender", "name"), "text"),
     ("project", ("footer", "text"), "text"),
 ]
-MARKUP_TAGS = {"strong", "em", "code", "a", "ul", "ol", "li", "h3", "blockquote", "p", "br"}
+MARKUP_TAGS = {"strong", "em", "code", "a", "ul", "ol", "li", "h2", "h3", "blockquote", "p", "br"}
 TRICKY = ["<", ">", "&", '"', "'", "{{", "}}", "{%", "%}", "{#", "]", "[", "*", "**", "_", "`", "\\", "(", ")",
           "<script>", "</mj-text>", "<![CDATA[", "]]>", "<!--", "-->", "&amp;", "&#0;", "\n", "\r\n", "\t", " ",
           "\x00", "\x0b", "\x85", "\u2028", "\ufeff", "[a](https://x.org/)", "[b](javascript:x)", "# ", "- ", "> ",

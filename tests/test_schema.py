@@ -459,7 +459,8 @@ def test_nesting_deeper_than_the_limit_is_refused_before_composing(write_project
     # 100,000 levels: libyaml's recursive composer used to overflow the C stack (a segfault)
     folder = write_project(b"subject: " + b"[" * 100_000 + b"]" * 100_000 + b"\n")
     (found,) = problems(folder)
-    assert found.startswith(f"{ISSUE}:1:{9 + MAX_DEPTH}: subject{'[0]' * (MAX_DEPTH - 1)}: ")
+    # our event scan stops at MAX_DEPTH; PyYAML >= 6.0.4 may stop it first (at its own depth, 1,000)
+    assert found.startswith((f"{ISSUE}:1:{9 + MAX_DEPTH}: subject{'[0]' * (MAX_DEPTH - 1)}: ", f"{ISSUE}:1:1009: "))
     assert found.endswith(f"nested more than {MAX_DEPTH} levels deep")
 
 
