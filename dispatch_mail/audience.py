@@ -140,6 +140,41 @@ def read_audience(path: Path, suppressed: set[str] | None = None) -> Audience:
     return audience
 
 
+def _printable(text: str, limit: int = 254) -> str:
+    """An address from a refused row, safe to print: control characters escaped (no line or terminal tricks)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _swallowed(shown: str, line: int, row: dict[str, str]) -> Iterator[Exclusion]:
+    """The rows an unbalanced quote pulled into one field, each reported on its own line.
+
+    A quote that is opened and never closed makes the CSV reader take every
+    following line, up to the next quote, as one field: those recipients would
+    vanish without a word. Each swallowed line that reads as a row (as many
+    cells as the header, or a valid address where the email column is) is
+    named; an injected "Bcc: x@y" is not a row.
+    """
+    columns = list(row)  # the header's names, then "" for the cells of a row longer than the header
+    at = columns.index("email") if "email" in columns else 0
+    width = len([c for c in columns if c])
+    base = line
+    for key, value in row.items():
+        pieces = _LINE_BREAK.split(value)
+        for offset, piece in enumerate(pieces[1:], 1):
+            if "@" not in piece:
+                continue
+            try:
+                cells = next(csv.reader([piece]))
+            except (csv.Error, StopIteration):
+                continue
+            address = normalize(cells[at]) if len(cells) > at else ""
+            if "@" in address and (len(cells) == width or validate_email(address) is None):
+                yield Exclusion(shown, base + offset, _printable(address),
+                                f"not read: inside the quoted {key!r} field that starts on line {line} (an unbalanced quote?)")
+        base += len(pieces) - 1
+
+
 def scan_audience(path: Path, suppressed: set[str] | None = None) -> Iterator[Recipient | Exclusion]:
     """Stream a recipients CSV: each row becomes a Recipient or an Exclusion with its line and reason."""
     shown = shown_path(path)
@@ -160,7 +195,8 @@ def scan_audience(path: Path, suppressed: set[str] | None = None) -> Iterator[Re
                     bad = f"column {key!r} is longer than {MAX_FIELD_LENGTH} characters"
                     break
         if bad is not None:
-            yield Exclusion(shown, line, address, f"invalid: {bad}")
+            yield Exclusion(shown, line, _printable(address), f"invalid: {bad}")
+            yield from _swallowed(shown, line, row)
             continue
         key = dedupe_key(address)
         if key in suppressed:

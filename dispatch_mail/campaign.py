@@ -20,7 +20,7 @@ from typing import Callable
 
 from .audience import Exclusion, Recipient, normalize, read_suppressed, scan_audience
 from .config import PROJECT_FILE, Project
-from .errors import ContentError, Problem, UsageError
+from .errors import ContentError, DispatchError, Problem, UsageError
 from .files import atomic_write
 from .journal import Journal, message_id_part
 from .manifest import load, shown_path
@@ -316,12 +316,13 @@ def dry_run(prepared: Prepared, recipients: list[Recipient] | None, list_name: s
     is_mbox = out.suffix == ".mbox"
     count = 0
     box = None
-    if is_mbox:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-        box = mailbox.mbox(str(tmp), create=True)
-        box.lock()
+    tmp: Path | None = None
     try:
+        if is_mbox:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+            box = mailbox.mbox(str(tmp), create=True)
+            box.lock()
         for item in items:
             if isinstance(item, Exclusion):
                 excluded.append(item)
@@ -334,11 +335,20 @@ def dry_run(prepared: Prepared, recipients: list[Recipient] | None, list_name: s
             else:
                 safe = "".join(c if c.isalnum() or c in "@._-" else "_" for c in item.email)
                 atomic_write(out / f"{count:06d}-{safe}.eml", data)
-    finally:
         if box is not None:
-            box.flush()
-            box.unlock()
-            box.close()
-    if is_mbox:
-        os.replace(tmp, out)
+            box.close()  # flushes and unlocks
+            box = None
+            os.replace(tmp, out)  # type: ignore[arg-type]
+    except BaseException as exc:
+        # a failed dry run leaves no half-written mbox beside the previous one (disk full, Ctrl-C)
+        if box is not None:
+            try:
+                box.close()
+            except OSError:
+                pass
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise DispatchError(f"cannot write the dry run to {shown_path(out)}: {exc.strerror or exc}") from None
+        raise
     return count, excluded

@@ -108,9 +108,14 @@ class Journal:
             conn.execute("PRAGMA foreign_keys=ON")
             if fresh:
                 conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            # integrity_check, not quick_check: it also checks that the unique index on email_key
+            # agrees with the rows (add() relies on it never to add someone twice, sent or not);
+            # about 80 ms for 100,000 recipients. SQLite's report spans lines; the error is one line.
+            problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA integrity_check(3)")]
             if problems != ["ok"]:
-                raise JournalError(f"{shown}: the journal is damaged ({'; '.join(problems[:3])}); refusing to resume from it")
+                detail = "; ".join(problems)
+                detail = detail if len(detail) <= 200 else detail[:199] + "…"
+                raise JournalError(f"{shown}: the journal is damaged ({detail}); refusing to resume from it")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise JournalError(f"{shown}: the journal is damaged ({exc}); refusing to resume from it") from None
