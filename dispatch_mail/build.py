@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Project
-from .files import atomic_write
+from .files import atomic_write_many
 from .manifest import load, shown_path
 from .message import build_message, message_bytes
 from .model import Issue
@@ -72,10 +72,9 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
     if write:
         outputs = dict(zip(OUTPUT_NAMES, (rendered.html, rendered.text, rendered.mjml, eml)))
-        for name, data in outputs.items():
-            raw = data.encode("utf-8") if isinstance(data, str) else data
-            atomic_write(out / name, raw)
-            result.files[name] = len(raw)
+        raws = {name: data.encode("utf-8") if isinstance(data, str) else data for name, data in outputs.items()}
+        atomic_write_many({out / name: raw for name, raw in raws.items()})  # all four, or none of them
+        result.files = {name: len(raw) for name, raw in raws.items()}
         result.timings["write"] = time.perf_counter() - t3
     return result
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .build import build_issue
 from .errors import UsageError
-from .files import atomic_write
+from .files import WriteError, atomic_write
 from .render.context import web_unsubscribe_url
 
 FORMATS = ("eml", "mbox", "html", "zip")
@@ -63,13 +63,20 @@ def export_issue(issue_dir: Path, fmt: str, out: Path | None = None, *, unsubscr
         domain = project.sender.address.rsplit("@", 1)[1]
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        box = mailbox.mbox(str(tmp), create=True)
         try:
-            for n, recipient in enumerate(recipients):
-                data = prepared.messages.render(recipient.email, recipient.fields, f"<{issue.slug}.export.{n}.{secrets.token_hex(6)}@{domain}>", date)
-                box.add(mailbox.mboxMessage(data))
-            box.flush()
-        finally:
-            box.close()
-        os.replace(tmp, target)
+            box = mailbox.mbox(str(tmp), create=True)
+            try:
+                for n, recipient in enumerate(recipients):
+                    message_id = f"<{issue.slug}.export.{n}.{secrets.token_hex(6)}@{domain}>"
+                    box.add(mailbox.mboxMessage(prepared.messages.render(recipient.email, recipient.fields, message_id, date)))
+                box.flush()
+            finally:
+                box.close()
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return target

@@ -119,6 +119,7 @@ class RateLimiter:
         self.tokens = float(self.burst)
         self.last = time.monotonic()
         self.paused_until = 0.0
+        self._last_change = time.monotonic()
         self._measure_from = 0.0
         self.successes = 0
         self._lock = asyncio.Lock()
@@ -137,12 +138,35 @@ class RateLimiter:
                     continue
                 if self.rate is None:
                     return
+                self._recover(now)
+                if self.rate is None:
+                    return
                 self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
                 self.last = now
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
                 await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    RECOVERY_EVERY = 2.0  # seconds of calm after which a throttled rate grows by a quarter
+    UNLIMITED_AGAIN = 1000.0  # a recovered rate above this, with no rate configured: no limit again
+
+    def _recover(self, now: float) -> None:
+        """Grow a throttled rate with time as well as with successes.
+
+        At a low rate successes are rare, so recovering only per success would leave a
+        send that met a few throttling replies crawling for hours.
+        """
+        calm = now - max(self._last_change, self.paused_until)
+        if self.rate is None or calm < self.RECOVERY_EVERY:
+            return
+        steps = min(int(calm // self.RECOVERY_EVERY), 64)
+        self._last_change = now
+        grown = self.rate * 1.25**steps
+        if self.configured is not None:
+            self.rate = min(self.configured, grown)
+        else:
+            self.rate = None if grown > self.UNLIMITED_AGAIN else grown
 
     def record_success(self) -> None:
         now = time.monotonic()
@@ -184,6 +208,7 @@ class RateLimiter:
         else:
             return
         self.rate = max(0.2, current / 2)
+        self._last_change = self.paused_until
         self.successes = 0
         self._recent.clear()  # the next throttle measures the new pace, not the old one
 

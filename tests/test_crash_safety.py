@@ -91,10 +91,6 @@ def test_a_build_that_fails_writing_leaves_every_file_whole_and_no_temp_files(bu
         assert data in (before[name], new[name]) or name == "email.eml" and _whole_eml(data), name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "build.py writes each file atomically but not the set: a write that fails on email.eml leaves the new "
-    "email.html/.txt/.mjml beside the old email.eml (reported; fix: write every file to its temp name first, "
-    "then rename them all)"))
 def test_a_build_that_fails_writing_leaves_the_previous_build_byte_identical(built):
     project, out, before = built
     result = dispatch_limited(["build", str(project.issue_dir)], project.root, limit_between(before))
@@ -158,8 +154,7 @@ def test_builds_killed_at_random_moments_leave_every_file_whole(tmp_path):
     print(f"\n[builds] 12 SIGKILLs mid-build: every output whole; {len(leftovers)} temp file(s) left behind by the kills")
 
 
-@pytest.mark.parametrize("fmt", ["eml", "html", "zip", pytest.param("mbox", marks=pytest.mark.xfail(strict=True, reason=(
-    "export.py's mbox path has no cleanup: a failed write leaves build/<slug>/.export.mbox.*.tmp behind (reported)")))])
+@pytest.mark.parametrize("fmt", ["eml", "html", "zip", "mbox"])
 def test_an_export_that_fails_writing_leaves_the_previous_export_and_no_temp_files(built, fmt):
     project, out, _ = built
     project.change_content("Example 2.0 is out, with **faster** start-up.")  # back to version A
