@@ -71,7 +71,7 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     result = BuildResult(project, issue, rendered, eml, out, warnings=build_warnings(issue, rendered))
     result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
     if write:
-        outputs = dict(zip(OUTPUT_NAMES, (rendered.html, rendered.text, rendered.mjml, eml)))
+        outputs = dict(zip(OUTPUT_NAMES, (rendered.html, rendered.text, rendered.mjml, eml), strict=True))
         raws = {name: data.encode("utf-8") if isinstance(data, str) else data for name, data in outputs.items()}
         atomic_write_many({out / name: raw for name, raw in raws.items()})  # all four, or none of them
         result.files = {name: len(raw) for name, raw in raws.items()}

@@ -338,7 +338,7 @@ def check_accessibility(ctx: Context) -> list[Finding]:
     levels = [level for level, _ in f.headings]
     if levels and levels[0] != 1:
         out.append(Finding("warning", "a11y.heading-first", f"the first heading is h{levels[0]}, not h1"))
-    for (prev, _), (level, text) in zip(f.headings, f.headings[1:]):
+    for (prev, _), (level, text) in zip(f.headings, f.headings[1:], strict=False):
         if level > prev + 1:
             out.append(Finding("warning", "a11y.heading-skip", f"heading h{level} follows h{prev}: a level is skipped", text[:60]))
     layout = [t for t in f.tables if t.get("role") != "presentation"]

@@ -104,7 +104,7 @@ def build(issue_dir: Path | None, out_dir: Path | None, build_every: bool, previ
             click.echo(json.dumps([_summary(r) for r in built], indent=2, ensure_ascii=False))
         for result in built:
             _report(result, quiet or fmt == "json", verbose)
-        for folder, exc in failed:
+        for _folder, exc in failed:
             problems = exc.problems if isinstance(exc, ContentError) else (exc,)
             for problem in problems:
                 echo(f"error: {problem}", err=True, fg="red")
@@ -449,7 +449,7 @@ def screenshot(issue_dir: Path, out_dir: Path | None, chromium: str | None) -> i
 
     result = build_issue(issue_dir, write=False)
     target = out_dir or (result.out_dir)
-    for name, path in take_screenshots(result.rendered.html, target, chromium=chromium).items():
+    for path in take_screenshots(result.rendered.html, target, chromium=chromium).values():
         echo(f"wrote {path}")
     return 0
 

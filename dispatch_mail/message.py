@@ -245,7 +245,7 @@ class _Segments:
         from html import escape
 
         out: list[bytes] = []
-        for piece, name in zip(self.pieces, self.names):
+        for piece, name in zip(self.pieces, self.names, strict=True):
             value = values[name]
             out.append(piece)
             out.append(_qp_piece(escape(value) if self.html else value))
