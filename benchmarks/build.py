@@ -42,7 +42,16 @@ STAGE_NAMES = {
     "write": "write 4 files (atomic, fsync)",
     "other": "other (context, warnings, result)",
 }
-PACKAGES = ("dispatch-mail", "Jinja2", "MarkupSafe", "mjml-python", "css-inline", "PyYAML", "click", "aiosmtplib")
+PACKAGES = (
+    "dispatch-mail",
+    "Jinja2",
+    "MarkupSafe",
+    "mjml-python",
+    "css-inline",
+    "PyYAML",
+    "click",
+    "aiosmtplib",
+)
 TARGET_IN_PROCESS_MS = 20.0
 TARGET_PROCESS_S = 0.3
 TARGET_RATIO = 2.0
@@ -57,7 +66,13 @@ def summary(values: list[float]) -> dict[str, float]:
         p10, p90 = deciles[0], deciles[-1]
     else:
         p10 = p90 = values[0]
-    return {"median": statistics.median(values), "p10": p10, "p90": p90, "min": values[0], "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "p10": p10,
+        "p90": p90,
+        "min": values[0],
+        "n": len(values),
+    }
 
 
 def ms(seconds: float) -> float:
@@ -75,10 +90,18 @@ def load_average() -> float | None:
 def git_state() -> str | None:
     """The commit measured, and whether the package had uncommitted changes (read-only git calls)."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "dispatch_mail"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "dispatch_mail"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + (" + uncommitted changes in dispatch_mail/" if dirty else "")
@@ -123,7 +146,7 @@ def machine_info() -> dict:
 # ------------------------------------------------------------------ (a) in process
 def in_process(runs: int, cache_dir: Path) -> dict:
     os.environ["DISPATCH_CACHE_DIR"] = str(cache_dir)  # not the user's ~/.cache
-    from dispatch_mail.build import build_issue
+    from dispatch_mail.publish.build import build_issue
 
     def one(write: bool, out: Path | None) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -135,7 +158,9 @@ def in_process(runs: int, cache_dir: Path) -> dict:
         return timings
 
     with tempfile.TemporaryDirectory(prefix="dispatch-bench-") as tmp:
-        one(False, None)  # warm-up: compiles the templates; the cold cost is measured in fresh processes
+        one(
+            False, None
+        )  # warm-up: compiles the templates; the cold cost is measured in fresh processes
         no_write = [one(False, None) for _ in range(runs)]
         with_write = [one(True, Path(tmp)) for _ in range(runs)]
 
@@ -150,7 +175,7 @@ _CHILD_COLD = r"""
 import json, sys, tempfile, time
 from pathlib import Path
 t0 = time.perf_counter()
-from dispatch_mail.build import build_issue
+from dispatch_mail.publish.build import build_issue
 t1 = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:
     r = build_issue(Path(sys.argv[1]), Path(tmp), write=True)
@@ -163,8 +188,14 @@ def cold_first_build(runs: int, env: dict[str, str]) -> dict:
     """Import of dispatch_mail.build and the first build_issue(write=True), each in a fresh process."""
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", _CHILD_COLD, str(ISSUE)], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD_COLD, str(ISSUE)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         sample = {k: ms(v) for k, v in json.loads(out.stdout).items()}
         sample["other"] = sample["build"] - sum(sample.get(k, 0.0) for k in STAGES)
         samples.append(sample)
@@ -212,30 +243,44 @@ def bytecode_env(pycache: Path, template_cache: Path | str) -> dict[str, str]:
     return env
 
 
-def time_process(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+def time_process(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """(wall seconds, CPU seconds user+sys of the process and its children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}"
+        )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, cpu
 
 
 def import_costs(out_dir: Path, env: dict[str, str], repeats: int = 5, top: int = 12) -> dict:
     """`python -X importtime` of the real `dispatch build`; per module median over `repeats` runs."""
-    code = ("import sys; from dispatch_mail.cli import main; "
-            f"sys.argv = ['dispatch', 'build', {str(ISSUE)!r}, '--out', {str(out_dir)!r}]; main()")
+    code = (
+        "import sys; from dispatch_mail.cli import main; "
+        f"sys.argv = ['dispatch', 'build', {str(ISSUE)!r}, '--out', {str(out_dir)!r}]; main()"
+    )
     self_us: dict[str, list[int]] = {}
     cumulative_us: dict[str, list[int]] = {}
     top_level: set[str] = set()
     line_re = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
     for _ in range(repeats):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT, env=env,
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-500:])
         for line in proc.stderr.splitlines():
@@ -253,7 +298,9 @@ def import_costs(out_dir: Path, env: dict[str, str], repeats: int = 5, top: int 
     return {
         "repeats": repeats,
         "total_ms": total,
-        "top_level_cumulative_ms": sorted(((k, med_cum[k]) for k in top_level), key=lambda kv: -kv[1])[:top],
+        "top_level_cumulative_ms": sorted(
+            ((k, med_cum[k]) for k in top_level), key=lambda kv: -kv[1]
+        )[:top],
         "top_self_ms": sorted(med_self.items(), key=lambda kv: -kv[1])[:top],
     }
 
@@ -268,8 +315,21 @@ def ensure_mjml_cli(prefix: Path, log) -> Path | None:
         return None
     log(f"installing the mjml npm package into {prefix} …")
     prefix.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["npm", "install", "--prefix", str(prefix), "mjml", "--no-audit", "--no-fund",
-                           "--loglevel=error"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(prefix),
+            "mjml",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0 or not cli.is_file():
         log(f"npm install mjml failed: {proc.stderr[-500:]}")
         return None
@@ -285,7 +345,12 @@ def mjml_version(cli: Path) -> str | None:
 
 def node_version() -> str | None:
     try:
-        return subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["node", "--version"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         return None
 
@@ -311,15 +376,29 @@ def run(args) -> dict:
 
         cli = None if args.no_mjml_cli else ensure_mjml_cli(Path(args.mjml_dir), log)
         commands: list[tuple[str, list[str], dict[str, str]]] = [
-            ("python -c pass (interpreter start-up)", [sys.executable, "-c", "pass"], env)]
-        commands += [(label, [str(path), "build", str(ISSUE), "--out", str(out)], env) for label, path in scripts]
+            ("python -c pass (interpreter start-up)", [sys.executable, "-c", "pass"], env)
+        ]
+        commands += [
+            (label, [str(path), "build", str(ISSUE), "--out", str(out)], env)
+            for label, path in scripts
+        ]
         build_argv = [str(scripts[0][1]), "build", str(ISSUE), "--out", str(out)]
-        commands.append((scripts[0][0] + ", no template cache (DISPATCH_CACHE_DIR=off)", build_argv,
-                         bytecode_env(tmp / "pycache", "off")))
+        commands.append(
+            (
+                scripts[0][0] + ", no template cache (DISPATCH_CACHE_DIR=off)",
+                build_argv,
+                bytecode_env(tmp / "pycache", "off"),
+            )
+        )
         mjml_src = out / "email.mjml"  # the very file `dispatch build` just wrote
         if cli:
-            commands.append(("MJML CLI (node … mjml email.mjml -o out.html)",
-                             ["node", str(cli), str(mjml_src), "-o", str(tmp / "mjml-cli.html")], env))
+            commands.append(
+                (
+                    "MJML CLI (node … mjml email.mjml -o out.html)",
+                    ["node", str(cli), str(mjml_src), "-o", str(tmp / "mjml-cli.html")],
+                    env,
+                )
+            )
         for _, argv, cenv in commands:
             time_process(argv, ROOT, cenv)
         log(f"(b)/(c) processes: {args.process_runs} runs each, interleaved …")
@@ -330,12 +409,21 @@ def run(args) -> dict:
                 wall, used = time_process(argv, ROOT, cenv)
                 samples[label].append(ms(wall))
                 cpu[label].append(ms(used))
-        result["processes"] = {label: {**summary(v), "cpu_median": statistics.median(cpu[label])}
-                               for label, v in samples.items()}
+        result["processes"] = {
+            label: {**summary(v), "cpu_median": statistics.median(cpu[label])}
+            for label, v in samples.items()
+        }
         result["process_runs"] = args.process_runs
-        result["mjml_cli"] = {"version": mjml_version(cli), "node": node_version(),
-                              "input_bytes": mjml_src.stat().st_size,
-                              "output_bytes": (tmp / "mjml-cli.html").stat().st_size} if cli else None
+        result["mjml_cli"] = (
+            {
+                "version": mjml_version(cli),
+                "node": node_version(),
+                "input_bytes": mjml_src.stat().st_size,
+                "output_bytes": (tmp / "mjml-cli.html").stat().st_size,
+            }
+            if cli
+            else None
+        )
         result["dispatch_output_bytes"] = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
         log("    python -X importtime of `dispatch build` …")
         result["imports"] = import_costs(out, env)
@@ -345,8 +433,16 @@ def run(args) -> dict:
     dispatch_ms = result["processes"][main_label]["median"]
     in_ms = result["in_process"]["write_false"]["total"]["median"]
     targets = {
-        "in_process_ms": {"value": in_ms, "target": f"≤ {TARGET_IN_PROCESS_MS:g} ms", "met": in_ms <= TARGET_IN_PROCESS_MS},
-        "process_s": {"value": dispatch_ms / 1000, "target": f"≤ {TARGET_PROCESS_S:g} s", "met": dispatch_ms / 1000 <= TARGET_PROCESS_S},
+        "in_process_ms": {
+            "value": in_ms,
+            "target": f"≤ {TARGET_IN_PROCESS_MS:g} ms",
+            "met": in_ms <= TARGET_IN_PROCESS_MS,
+        },
+        "process_s": {
+            "value": dispatch_ms / 1000,
+            "target": f"≤ {TARGET_PROCESS_S:g} s",
+            "met": dispatch_ms / 1000 <= TARGET_PROCESS_S,
+        },
     }
     ratios = {}
     if cli:
@@ -354,7 +450,11 @@ def run(args) -> dict:
         for label, _, _ in commands[1:-1]:
             ratios[label] = mjml_ms / result["processes"][label]["median"]
         ratio = ratios[main_label]
-        targets["mjml_cli_ratio"] = {"value": ratio, "target": f"≥ {TARGET_RATIO:g}×", "met": ratio >= TARGET_RATIO}
+        targets["mjml_cli_ratio"] = {
+            "value": ratio,
+            "target": f"≥ {TARGET_RATIO:g}×",
+            "met": ratio >= TARGET_RATIO,
+        }
     result["ratios_mjml_cli_over"] = ratios
     result["targets"] = targets
     result["main_process"] = main_label
@@ -365,40 +465,68 @@ def run(args) -> dict:
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["## Machine", ""]
-    lines.append(f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['memory']} RAM, {m['os']}")
+    lines.append(
+        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['memory']} RAM, {m['os']}"
+    )
     lines.append(f"- Python: {m['python']} ({m['python_executable']})")
     loads = [f"{x:.2f}" if x is not None else "?" for x in (m["load_start"], r["load_end"])]
-    lines.append(f"- Load average (1 min) at start / end: {loads[0]} / {loads[1]} (other work on the machine inflates wall times)")
+    lines.append(
+        f"- Load average (1 min) at start / end: {loads[0]} / {loads[1]} (other work on the machine inflates wall times)"
+    )
     lines.append(f"- Code measured: {m['git']}")
     lines.append("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v))
     if r["mjml_cli"]:
         lines.append(f"- MJML CLI: mjml {r['mjml_cli']['version']} on Node {r['mjml_cli']['node']}")
-    lines += ["", f"## (a) In process: `build_issue(issues/2026-q1)`, {r['in_process']['runs']} runs after one warm-up", ""]
-    wf, wt, cold = r["in_process"]["write_false"], r["in_process"]["write_true"], r["cold_first_build"]
-    lines.append("| stage | write=False median ms | p10 | p90 | write=True median ms | p10 | p90 | first build, fresh process, caches warm: median ms |")
+    lines += [
+        "",
+        f"## (a) In process: `build_issue(issues/2026-q1)`, {r['in_process']['runs']} runs after one warm-up",
+        "",
+    ]
+    wf, wt, cold = (
+        r["in_process"]["write_false"],
+        r["in_process"]["write_true"],
+        r["cold_first_build"],
+    )
+    lines.append(
+        "| stage | write=False median ms | p10 | p90 | write=True median ms | p10 | p90 | first build, fresh process, caches warm: median ms |"
+    )
     lines.append("|---|--:|--:|--:|--:|--:|--:|--:|")
     for key in (*STAGES, "other", "total"):
         a = wf.get(key)
         b = wt.get(key)
         c = cold.get(key)
-        cells = [f"{a['median']:.2f} | {a['p10']:.2f} | {a['p90']:.2f}" if a else "– | – | –",
-                 f"{b['median']:.2f} | {b['p10']:.2f} | {b['p90']:.2f}" if b else "– | – | –",
-                 f"{c['median']:.1f}" if c else ("" if key != "total" else f"{cold['build']['median']:.1f}")]
+        cells = [
+            f"{a['median']:.2f} | {a['p10']:.2f} | {a['p90']:.2f}" if a else "– | – | –",
+            f"{b['median']:.2f} | {b['p10']:.2f} | {b['p90']:.2f}" if b else "– | – | –",
+            f"{c['median']:.1f}"
+            if c
+            else ("" if key != "total" else f"{cold['build']['median']:.1f}"),
+        ]
         name = STAGE_NAMES.get(key, key)
         if key == "total":
             name = "**total**"
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append(f"| import dispatch_mail.build (fresh process) | | | | | | | {cold['import']['median']:.1f} |")
-    lines += ["", ("`other` is the call's wall time minus the sum of the stages. The last column is one "
-                   f"`build_issue(write=True)` in each of {r['process_runs']} fresh processes (.pyc and compiled-template "
-                   "caches filled by an earlier run): what the CLI pays."), ""]
+    lines.append(
+        f"| import dispatch_mail.publish.build (fresh process) | | | | | | | {cold['import']['median']:.1f} |"
+    )
+    lines += [
+        "",
+        (
+            "`other` is the call's wall time minus the sum of the stages. The last column is one "
+            f"`build_issue(write=True)` in each of {r['process_runs']} fresh processes (.pyc and compiled-template "
+            "caches filled by an earlier run): what the CLI pays."
+        ),
+        "",
+    ]
 
     lines += [f"## (b), (c) Whole processes, {r['process_runs']} runs each, interleaved", ""]
     lines.append("| command | wall median ms | p10 | p90 | min | CPU (user+sys) median ms |")
     lines.append("|---|--:|--:|--:|--:|--:|")
     for label, s in r["processes"].items():
-        lines.append(f"| {label} | {s['median']:.1f} | {s['p10']:.1f} | {s['p90']:.1f} | {s['min']:.1f} "
-                     f"| {s['cpu_median']:.1f} |")
+        lines.append(
+            f"| {label} | {s['median']:.1f} | {s['p10']:.1f} | {s['p90']:.1f} | {s['min']:.1f} "
+            f"| {s['cpu_median']:.1f} |"
+        )
     lines.append("")
     if r["ratios_mjml_cli_over"]:
         for label, ratio in r["ratios_mjml_cli_over"].items():
@@ -406,16 +534,26 @@ def markdown(r: dict) -> str:
         lines.append("")
 
     lines += ["## Targets", "", "| target | measured | goal | met |", "|---|--:|---|---|"]
-    names = {"in_process_ms": "in-process build (warm, write=False, median)",
-             "process_s": f"{r['main_process']} (median)",
-             "mjml_cli_ratio": "MJML CLI time / dispatch build time"}
+    names = {
+        "in_process_ms": "in-process build (warm, write=False, median)",
+        "process_s": f"{r['main_process']} (median)",
+        "mjml_cli_ratio": "MJML CLI time / dispatch build time",
+    }
     units = {"in_process_ms": "{:.1f} ms", "process_s": "{:.3f} s", "mjml_cli_ratio": "{:.2f}×"}
     for key, t in r["targets"].items():
-        lines.append(f"| {names[key]} | {units[key].format(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+        lines.append(
+            f"| {names[key]} | {units[key].format(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |"
+        )
 
     imp = r["imports"]
-    lines += ["", (f"## `python -X importtime` of `dispatch build` (median of {imp['repeats']} runs; "
-                   f"all imports, site included, {imp['total_ms']:.1f} ms)"), ""]
+    lines += [
+        "",
+        (
+            f"## `python -X importtime` of `dispatch build` (median of {imp['repeats']} runs; "
+            f"all imports, site included, {imp['total_ms']:.1f} ms)"
+        ),
+        "",
+    ]
     lines.append("| top-level import | cumulative ms | | module | self ms |")
     lines.append("|---|--:|---|---|--:|")
     for (a, av), (b, bv) in zip(imp["top_level_cumulative_ms"], imp["top_self_ms"]):
@@ -424,12 +562,23 @@ def markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=30, help="in-process runs per series (default 30)")
-    parser.add_argument("--process-runs", type=int, default=15, help="runs per process command (default 15)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of Markdown")
-    parser.add_argument("--mjml-dir", default=str(Path(tempfile.gettempdir()) / "dispatch-bench-mjml"),
-                        help="npm prefix holding (or to receive) the mjml package")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--runs", type=int, default=30, help="in-process runs per series (default 30)"
+    )
+    parser.add_argument(
+        "--process-runs", type=int, default=15, help="runs per process command (default 15)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of Markdown"
+    )
+    parser.add_argument(
+        "--mjml-dir",
+        default=str(Path(tempfile.gettempdir()) / "dispatch-bench-mjml"),
+        help="npm prefix holding (or to receive) the mjml package",
+    )
     parser.add_argument("--no-mjml-cli", action="store_true", help="skip the MJML CLI comparison")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     args = parser.parse_args(argv)

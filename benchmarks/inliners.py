@@ -36,8 +36,12 @@ ISSUE = ROOT / "issues" / "2026-q1"
 FONT_HEAD = '<mj-font name="Inter" href="https://fonts.googleapis.com/css?family=Inter:400,700" />'
 
 
-PREMAILER_TUNED = {"keep_style_tags": True, "strip_important": False, "disable_validation": True,
-                   "allow_network": False}
+PREMAILER_TUNED = {
+    "keep_style_tags": True,
+    "strip_important": False,
+    "disable_validation": True,
+    "allow_network": False,
+}
 
 
 # ------------------------------------------------------------------ the inliners
@@ -62,21 +66,22 @@ def inliner(name: str):
     if name == "premailer tuned + ignore":
         from premailer import Premailer
 
-        return lambda html, css: Premailer(_mark_premailer_ignore(html), css_text=css,
-                                           **PREMAILER_TUNED).transform()
+        return lambda html, css: Premailer(
+            _mark_premailer_ignore(html), css_text=css, **PREMAILER_TUNED
+        ).transform()
     raise KeyError(name)
 
 
 CONFIGS = ("css-inline (ours)", "premailer defaults", "premailer tuned", "premailer tuned + ignore")
 CONFIG_NOTES = {
     "css-inline (ours)": "dispatch_mail.render.inline.inline_css: extra_css=inline.css, keep_style_tags, "
-                         "keep_at_rules, load_remote_stylesheets=False, MJML's <style> blocks marked "
-                         'data-css-inline="ignore"',
+    "keep_at_rules, load_remote_stylesheets=False, MJML's <style> blocks marked "
+    'data-css-inline="ignore"',
     "premailer defaults": "Premailer(html, css_text=inline.css), every other option at its default",
     "premailer tuned": "css_text=inline.css, keep_style_tags=True, strip_important=False, "
-                       "disable_validation=True, allow_network=False",
+    "disable_validation=True, allow_network=False",
     "premailer tuned + ignore": 'as tuned, and MJML\'s <style> blocks marked data-premailer="ignore" '
-                                "(premailer's equivalent of what we do with css-inline)",
+    "(premailer's equivalent of what we do with css-inline)",
 }
 LIBRARY = {"css-inline (ours)": "css_inline"}
 
@@ -88,7 +93,7 @@ def library_module(name: str) -> str:
 # ------------------------------------------------------------------ input
 def render_input() -> tuple[str, str, str]:
     """(HTML from mjml2html before inlining, the theme's inline CSS, the same HTML with a web font)."""
-    from dispatch_mail.manifest import load
+    from dispatch_mail.project.loader import load
     from dispatch_mail.render.context import template_context
     from dispatch_mail.render.mjml import mjml_to_html
     from dispatch_mail.render.templates import render
@@ -110,12 +115,19 @@ def child(argv: list[str]) -> None:
     audit, block = "--audit" in argv, "--block" in argv
     net: list[str] = []
     if audit:
+
         def hook(event, args):
-            if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname",
-                         "urllib.Request", "http.client.connect"):
+            if event in (
+                "socket.connect",
+                "socket.getaddrinfo",
+                "socket.gethostbyname",
+                "urllib.Request",
+                "http.client.connect",
+            ):
                 net.append(f"{event} {args[:2]!r}"[:160])
                 if block:  # no network namespace to contain it: stop it here
                     raise ConnectionRefusedError("network blocked by the benchmark")
+
         sys.addaudithook(hook)
     html = Path(html_path).read_text()
     css = Path(css_path).read_text()
@@ -136,15 +148,40 @@ def child(argv: list[str]) -> None:
     print(json.dumps({"import": t1 - t0, "first_call": t2 - t1, "net": net, "error": error}))
 
 
-def fresh(name: str, html_file: Path, css_file: Path, out_file: Path, *, network_probe: bool = False) -> dict:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, str(html_file), str(css_file), str(out_file)]
+def fresh(
+    name: str, html_file: Path, css_file: Path, out_file: Path, *, network_probe: bool = False
+) -> dict:
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        name,
+        str(html_file),
+        str(css_file),
+        str(out_file),
+    ]
     strace_log = None
     if network_probe:
         argv.append("--audit")
         if shutil.which("strace"):
             strace_log = out_file.with_suffix(".strace")
-            argv = ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(strace_log), *argv]
-        if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False).returncode == 0:
+            argv = [
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=connect,sendto,sendmsg",
+                "-o",
+                str(strace_log),
+                *argv,
+            ]
+        if (
+            shutil.which("unshare")
+            and subprocess.run(
+                ["unshare", "-n", "true"], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
             argv = ["unshare", "-n", *argv]
         else:
             argv.append("--block")
@@ -154,11 +191,16 @@ def fresh(name: str, html_file: Path, css_file: Path, out_file: Path, *, network
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     data["stderr_lines"] = len([line for line in proc.stderr.splitlines() if line.strip()])
     if network_probe:
-        data["sandbox"] = "unshare -n" if argv[0] == "unshare" else "audit hook blocking Python sockets"
+        data["sandbox"] = (
+            "unshare -n" if argv[0] == "unshare" else "audit hook blocking Python sockets"
+        )
         data["syscalls"] = []
         if strace_log and strace_log.exists():
-            data["syscalls"] = [line.split(" ", 1)[1][:160] for line in strace_log.read_text().splitlines()
-                                if "AF_INET" in line]
+            data["syscalls"] = [
+                line.split(" ", 1)[1][:160]
+                for line in strace_log.read_text().splitlines()
+                if "AF_INET" in line
+            ]
             data["strace"] = True
     return data
 
@@ -193,7 +235,7 @@ def css_declarations(css: str) -> set[tuple]:
                 depth += {"{": 1, "}": -1}.get(text[end], 0)
                 end += 1
             prelude = text[pos:brace].rsplit(";", 1)[-1].strip()  # drop @import …; statements
-            body = text[brace + 1:end - 1]
+            body = text[brace + 1 : end - 1]
             if prelude.lower().startswith("@media"):
                 block(body, _norm(prelude[6:]))
             elif not prelude.startswith("@"):
@@ -204,7 +246,15 @@ def css_declarations(css: str) -> set[tuple]:
                         prop, value = decl.split(":", 1)
                         important = bool(re.search(r"!\s*important", value, re.IGNORECASE))
                         value = re.sub(r"!\s*important", "", value, flags=re.IGNORECASE)
-                        found.add((media, _norm_selector(selector), prop.strip().lower(), _norm(value), important))
+                        found.add(
+                            (
+                                media,
+                                _norm_selector(selector),
+                                prop.strip().lower(),
+                                _norm(value),
+                                important,
+                            )
+                        )
             pos = end
 
     block(css, None)
@@ -213,10 +263,15 @@ def css_declarations(css: str) -> set[tuple]:
 
 CHECKS = {
     "@media (max-width:480px) rules, with !important": lambda d: d[0] and "max-width:480px" in d[0],
-    "@media (prefers-color-scheme: dark) rules, with !important": lambda d: d[0] and "prefers-color-scheme:dark" in d[0],
-    "[data-ogsc] / [data-ogsb] rules": lambda d: d[0] is None and d[1].startswith(("[data-ogsc]", "[data-ogsb]")),
-    "MJML mobile column rules (.mj-column-per-*, mj-full-width-mobile)":
-        lambda d: "mj-column-per-" in d[1] or "mj-full-width-mobile" in d[1],
+    "@media (prefers-color-scheme: dark) rules, with !important": lambda d: (
+        d[0] and "prefers-color-scheme:dark" in d[0]
+    ),
+    "[data-ogsc] / [data-ogsb] rules": lambda d: (
+        d[0] is None and d[1].startswith(("[data-ogsc]", "[data-ogsb]"))
+    ),
+    "MJML mobile column rules (.mj-column-per-*, mj-full-width-mobile)": lambda d: (
+        "mj-column-per-" in d[1] or "mj-full-width-mobile" in d[1]
+    ),
 }
 
 
@@ -231,16 +286,28 @@ def correctness(source_html: str, css: str, out: str) -> dict:
         stripped = sum(d not in kept and d[4] and (*d[:4], False) in kept for d in needed)
         result[label] = [found, len(needed), stripped] if stripped else [found, len(needed)]
     col_class = r'class="[^"]*mj-column-per-\d+'
-    result["mj-column-per-* class attributes"] = [len(re.findall(col_class, out)), len(re.findall(col_class, source_html))]
-    result["Outlook conditional comments <!--[if mso"] = [out.count("<!--[if mso"), source_html.count("<!--[if mso")]
+    result["mj-column-per-* class attributes"] = [
+        len(re.findall(col_class, out)),
+        len(re.findall(col_class, source_html)),
+    ]
+    result["Outlook conditional comments <!--[if mso"] = [
+        out.count("<!--[if mso"),
+        source_html.count("<!--[if mso"),
+    ]
     result["theme inline.css applied (element, property) pairs"] = theme_applied(css, out)
+
     def important_attrs(markup: str) -> int:
         import lxml.html
 
-        return sum(bool(re.search(r"!\s*important", e.get("style", "")))
-                   for e in lxml.html.fromstring(markup).iter() if isinstance(e.tag, str))
+        return sum(
+            bool(re.search(r"!\s*important", e.get("style", "")))
+            for e in lxml.html.fromstring(markup).iter()
+            if isinstance(e.tag, str)
+        )
 
-    result["style attributes that gained !important (should be 0)"] = important_attrs(out) - important_attrs(source_html)
+    result["style attributes that gained !important (should be 0)"] = important_attrs(
+        out
+    ) - important_attrs(source_html)
     return result
 
 
@@ -266,7 +333,7 @@ def theme_applied(css: str, out: str) -> list[int]:
 
 
 def font_checks(source_html: str, out: str) -> dict:
-    link = r'<link[^>]*fonts\.googleapis\.com[^>]*>'
+    link = r"<link[^>]*fonts\.googleapis\.com[^>]*>"
     return {
         "font <link> kept": [len(re.findall(link, out)), len(re.findall(link, source_html))],
         "font @import kept": [out.count("@import"), source_html.count("@import")],
@@ -296,10 +363,16 @@ def versions() -> dict:
 def run(args) -> dict:
     log = (lambda msg: print(msg, file=sys.stderr)) if not args.quiet else (lambda msg: None)
     ensure_premailer(log)
-    os.environ.setdefault("DISPATCH_CACHE_DIR", "off")  # one render: no compiled-template cache needed
+    os.environ.setdefault(
+        "DISPATCH_CACHE_DIR", "off"
+    )  # one render: no compiled-template cache needed
     html, css, html_font = render_input()
-    result: dict = {"versions": versions(), "input": {"html_bytes": len(html.encode()), "css_bytes": len(css.encode())},
-                    "configs": {}, "notes": CONFIG_NOTES}
+    result: dict = {
+        "versions": versions(),
+        "input": {"html_bytes": len(html.encode()), "css_bytes": len(css.encode())},
+        "configs": {},
+        "notes": CONFIG_NOTES,
+    }
     with tempfile.TemporaryDirectory(prefix="dispatch-inliners-") as tmp:
         tmp = Path(tmp)
         (tmp / "in.html").write_text(html)
@@ -311,10 +384,25 @@ def run(args) -> dict:
         for name in CONFIGS:
             log(f"{name}: {args.fresh} fresh processes …")
             slug = re.sub(r"\W+", "-", name).strip("-")
-            firsts = [fresh(name, tmp / "in.html", tmp / "in.css", tmp / f"{slug}.html") for _ in range(args.fresh)]
+            firsts = [
+                fresh(name, tmp / "in.html", tmp / "in.css", tmp / f"{slug}.html")
+                for _ in range(args.fresh)
+            ]
             out = (tmp / f"{slug}.html").read_text()
-            probe = fresh(name, tmp / "in.html", tmp / "in.css", tmp / f"{slug}.probe.html", network_probe=True)
-            probe_font = fresh(name, tmp / "font.html", tmp / "in.css", tmp / f"{slug}.font.html", network_probe=True)
+            probe = fresh(
+                name,
+                tmp / "in.html",
+                tmp / "in.css",
+                tmp / f"{slug}.probe.html",
+                network_probe=True,
+            )
+            probe_font = fresh(
+                name,
+                tmp / "font.html",
+                tmp / "in.css",
+                tmp / f"{slug}.font.html",
+                network_probe=True,
+            )
             font_out = (tmp / f"{slug}.font.html").read_text()
 
             log(f"{name}: warm, {args.warm} calls …")
@@ -346,10 +434,20 @@ def run(args) -> dict:
                 "stderr_lines_first_call": firsts[0]["stderr_lines"],
                 "error": firsts[0]["error"],
                 "checks": correctness(html, css, out),
-                "network": {"our_output": {"python": probe["net"], "syscalls": probe["syscalls"],
-                                           "error": probe["error"], "sandbox": probe["sandbox"]},
-                            "with_web_font": {"python": probe_font["net"], "syscalls": probe_font["syscalls"],
-                                              "error": probe_font["error"], "sandbox": probe_font["sandbox"]}},
+                "network": {
+                    "our_output": {
+                        "python": probe["net"],
+                        "syscalls": probe["syscalls"],
+                        "error": probe["error"],
+                        "sandbox": probe["sandbox"],
+                    },
+                    "with_web_font": {
+                        "python": probe_font["net"],
+                        "syscalls": probe_font["syscalls"],
+                        "error": probe_font["error"],
+                        "sandbox": probe_font["sandbox"],
+                    },
+                },
                 "font_checks": font_checks(html_font, font_out),
             }
     result["fresh_runs"] = args.fresh
@@ -376,15 +474,26 @@ def _net_cell(probe: dict) -> str:
 def markdown(r: dict) -> str:
     names = list(r["configs"])
     v = r["versions"]
-    lines = [(f"Input: Q1 issue, mjml2html output {r['input']['html_bytes'] / 1024:.1f} KB + theme inline.css "
-              f"{r['input']['css_bytes']} B. Python {v['python']}, css-inline {v['css-inline']}, premailer "
-              f"{v['premailer']} (cssutils {v['cssutils']}, lxml {v['lxml']})."), ""]
+    lines = [
+        (
+            f"Input: Q1 issue, mjml2html output {r['input']['html_bytes'] / 1024:.1f} KB + theme inline.css "
+            f"{r['input']['css_bytes']} B. Python {v['python']}, css-inline {v['css-inline']}, premailer "
+            f"{v['premailer']} (cssutils {v['cssutils']}, lxml {v['lxml']})."
+        ),
+        "",
+    ]
     lines.append("| | " + " | ".join(names) + " |")
     lines.append("|---|" + "--:|" * len(names))
     c = r["configs"]
     rows = [
-        (f"import, fresh process (median of {r['fresh_runs']}), ms", lambda x: f"{x['import_ms']:.1f}"),
-        (f"first call, fresh process (median of {r['fresh_runs']}), ms", lambda x: f"{x['first_call_ms']:.1f}"),
+        (
+            f"import, fresh process (median of {r['fresh_runs']}), ms",
+            lambda x: f"{x['import_ms']:.1f}",
+        ),
+        (
+            f"first call, fresh process (median of {r['fresh_runs']}), ms",
+            lambda x: f"{x['first_call_ms']:.1f}",
+        ),
         (f"warm call (median of {r['warm_runs']}), ms", lambda x: f"{x['warm_ms']:.2f}"),
         ("output size, KB", lambda x: f"{x['output_bytes'] / 1024:.1f}"),
         ("lines on stderr (first call)", lambda x: str(x["stderr_lines_first_call"])),
@@ -392,28 +501,59 @@ def markdown(r: dict) -> str:
     for label, fmt in rows:
         lines.append(f"| {label} | " + " | ".join(fmt(c[n]) for n in names) + " |")
     for check in c[names[0]]["checks"]:
-        lines.append(f"| {check} | " + " | ".join(_cell(c[n]["checks"][check]) for n in names) + " |")
-    lines.append("| network attempts, our output | " + " | ".join(_net_cell(c[n]["network"]["our_output"]) for n in names) + " |")
-    lines.append("| network attempts, same issue with an mj-font web font | "
-                 + " | ".join(_net_cell(c[n]["network"]["with_web_font"]) for n in names) + " |")
+        lines.append(
+            f"| {check} | " + " | ".join(_cell(c[n]["checks"][check]) for n in names) + " |"
+        )
+    lines.append(
+        "| network attempts, our output | "
+        + " | ".join(_net_cell(c[n]["network"]["our_output"]) for n in names)
+        + " |"
+    )
+    lines.append(
+        "| network attempts, same issue with an mj-font web font | "
+        + " | ".join(_net_cell(c[n]["network"]["with_web_font"]) for n in names)
+        + " |"
+    )
     for check in c[names[0]]["font_checks"]:
-        lines.append(f"| {check} (mj-font variant) | " + " | ".join(_cell(c[n]["font_checks"][check]) for n in names) + " |")
-    lines += ["", ("Checks count CSS declarations (media, selector, property, value, !important) of the input's "
-                   "`<style>` blocks found unchanged in the output's; `k/n` = kept of needed. ✗ marks a loss."), ""]
+        lines.append(
+            f"| {check} (mj-font variant) | "
+            + " | ".join(_cell(c[n]["font_checks"][check]) for n in names)
+            + " |"
+        )
+    lines += [
+        "",
+        (
+            "Checks count CSS declarations (media, selector, property, value, !important) of the input's "
+            "`<style>` blocks found unchanged in the output's; `k/n` = kept of needed. ✗ marks a loss."
+        ),
+        "",
+    ]
     for n in names:
         lines.append(f"- **{n}**: {r['notes'][n]}")
     sandbox = c[names[0]]["network"]["our_output"]["sandbox"]
-    lines.append(f"- Network probe: a fresh process per inliner in `{sandbox}`, strace of connect/sendto "
-                 "(AF_INET/AF_INET6) and a Python audit hook on socket/urllib events.")
+    lines.append(
+        f"- Network probe: a fresh process per inliner in `{sandbox}`, strace of connect/sendto "
+        "(AF_INET/AF_INET6) and a Python audit hook on socket/urllib events."
+    )
     for n in names:
         for where, probe in c[n]["network"].items():
             if not (probe["python"] or probe["syscalls"]):
                 continue
-            events = list(dict.fromkeys(re.sub(r" object at 0x[0-9a-f]+", "", e) for e in probe["python"]))
+            events = list(
+                dict.fromkeys(re.sub(r" object at 0x[0-9a-f]+", "", e) for e in probe["python"])
+            )
             detail = "; ".join(f"`{e}`" for e in events[:3]) or "no Python-level event"
-            results = sorted({m.group(1) for m in (re.search(r"= -?\d+ ?(\w*)", x) for x in probe["syscalls"]) if m})
-            lines.append(f"  - {n}, {where.replace('_', ' ')}: {detail}; {len(probe['syscalls'])} INET "
-                         f"connect/send syscalls ({', '.join(r for r in results if r) or 'see JSON'})")
+            results = sorted(
+                {
+                    m.group(1)
+                    for m in (re.search(r"= -?\d+ ?(\w*)", x) for x in probe["syscalls"])
+                    if m
+                }
+            )
+            lines.append(
+                f"  - {n}, {where.replace('_', ' ')}: {detail}; {len(probe['syscalls'])} INET "
+                f"connect/send syscalls ({', '.join(r for r in results if r) or 'see JSON'})"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -422,10 +562,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         child(argv[1:])
         return 0
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--warm", type=int, default=50, help="warm calls per inliner (default 50)")
-    parser.add_argument("--fresh", type=int, default=7, help="fresh processes for import/first call (default 7)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of Markdown")
+    parser.add_argument(
+        "--fresh", type=int, default=7, help="fresh processes for import/first call (default 7)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of Markdown"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     args = parser.parse_args(argv)
     result = run(args)

@@ -82,7 +82,10 @@ VARIANTS = {
     "engine": ("(a) engine in process (campaign APIs), journaled", "engine"),
     "engine_nojournal": ("(b) engine, journal writes skipped", "engine"),
     "engine_fix": ("(f) engine, aiosmtplib DATA pre-processing replaced (proposed fix)", "engine"),
-    "engine_fix_prestuffed": ("(f) same, and no per-message dot-stuffing pass (render() stuffing once)", "engine"),
+    "engine_fix_prestuffed": (
+        "(f) same, and no per-message dot-stuffing pass (render() stuffing once)",
+        "engine",
+    ),
     "bare": ("(c) bare aiosmtplib, pre-built bytes", "bare"),
     "bare_fix": ("(f) bare aiosmtplib, DATA written directly (proposed fix)", "bare"),
     "smtp_source": ("(d) Postfix smtp-source -s C -d -F msg", "source"),
@@ -155,13 +158,18 @@ def postfix_running() -> bool:
         return False
     exe = shutil.which("postfix") or "/usr/sbin/postfix"
     try:
-        return subprocess.run([exe, "status"], check=False, capture_output=True, timeout=20).returncode == 0
+        return (
+            subprocess.run([exe, "status"], check=False, capture_output=True, timeout=20).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def find_tool(name: str) -> str | None:
-    return shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None)
+    return shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
 
 
 def ensure_postfix_tools(allow_install: bool) -> tuple[str, str, str]:
@@ -169,30 +177,52 @@ def ensure_postfix_tools(allow_install: bool) -> tuple[str, str, str]:
     sink, source = find_tool("smtp-sink"), find_tool("smtp-source")
     if not (sink and source):
         if not allow_install:
-            sys.exit("smtp-sink/smtp-source not found (Debian package postfix); run without --no-install as root")
+            sys.exit(
+                "smtp-sink/smtp-source not found (Debian package postfix); run without --no-install as root"
+            )
         if os.geteuid() != 0:
-            sys.exit("smtp-sink/smtp-source not found and not root: apt-get install postfix (No configuration) first")
+            sys.exit(
+                "smtp-sink/smtp-source not found and not root: apt-get install postfix (No configuration) first"
+            )
         log("installing Debian's postfix for smtp-sink/smtp-source (debconf: No configuration) …")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n",
-                       check=True, timeout=60)
+        subprocess.run(
+            ["debconf-set-selections"],
+            input=b"postfix postfix/main_mailer_type select No configuration\n",
+            check=True,
+            timeout=60,
+        )
         install = ["apt-get", "install", "-y", "-q", "postfix"]
         proc = subprocess.run(install, check=False, env=env, capture_output=True, timeout=600)
         if proc.returncode != 0:  # an old or empty package list: update once, then try again
-            subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600)
+            subprocess.run(
+                ["apt-get", "update", "-q"], check=False, env=env, capture_output=True, timeout=600
+            )
             proc = subprocess.run(install, check=False, env=env, capture_output=True, timeout=600)
         if proc.returncode != 0:
-            sys.exit(f"apt-get install postfix failed: {proc.stderr.decode(errors='replace')[-800:]}")
+            sys.exit(
+                f"apt-get install postfix failed: {proc.stderr.decode(errors='replace')[-800:]}"
+            )
         if postfix_running():  # the install must not leave a mail daemon behind
             log("the install started Postfix; stopping it")
-            subprocess.run([find_tool("postfix") or "postfix", "stop"], check=False, capture_output=True, timeout=60)
+            subprocess.run(
+                [find_tool("postfix") or "postfix", "stop"],
+                check=False,
+                capture_output=True,
+                timeout=60,
+            )
         sink, source = find_tool("smtp-sink"), find_tool("smtp-source")
         if not (sink and source):
             sys.exit("postfix installed but smtp-sink/smtp-source not found")
     version = None
     try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "postfix"], check=False, capture_output=True,
-                             text=True, timeout=20)
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "postfix"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         version = out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         pass
@@ -221,11 +251,15 @@ class Sink:
         if os.geteuid() == 0:
             argv += ["-u", "nobody"]  # required as root: it drops to this user after binding
         argv += ["-c", f"{HOST}:{self.port}", "1000"]
-        self.proc = subprocess.Popen(argv, stdout=self.out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=self.out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"smtp-sink exited {self.proc.returncode}: {self.out.read_text(errors='replace')[-300:]}")
+                raise RuntimeError(
+                    f"smtp-sink exited {self.proc.returncode}: {self.out.read_text(errors='replace')[-300:]}"
+                )
             try:
                 with socket.create_connection((HOST, self.port), timeout=1) as s:
                     if s.recv(64).startswith(b"220"):
@@ -260,13 +294,17 @@ class Sink:
 
 
 # ------------------------------------------------------------------ children
-def run_child(argv: list[str], *, env: dict[str, str], timeout: float, stdout: Path, sink: Sink) -> dict:
+def run_child(
+    argv: list[str], *, env: dict[str, str], timeout: float, stdout: Path, sink: Sink
+) -> dict:
     """Run one process to its end (killed after ``timeout``); wall, CPU and peak RSS from wait4()."""
     busy0, _ = cpu_jiffies()
     sink0 = sink.cpu() or 0.0
     t0 = time.perf_counter()
     with stdout.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     killed = []
 
     def kill() -> None:
@@ -348,9 +386,11 @@ def check_crlf(data):
     assert not re.search(rb"(?<!\r)\n|\r(?!\n)", data), "render() output is not CRLF-only"
 """
 
-_ENGINE = _COMMON + r"""
-from dispatch_mail import campaign
-from dispatch_mail.send import SendOptions, SmtpSettings
+_ENGINE = (
+    _COMMON
+    + r"""
+from dispatch_mail.delivery import campaign
+from dispatch_mail.delivery.engine import SendOptions, SmtpSettings
 csv_path, journal_path, port, concurrency, mode = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 prepared = campaign.prepare(Path(sys.argv[6]))
 check_crlf(prepared.messages.render("a.b@example.com", {"name": "A B"}, "<x@example.com>", "Thu, 01 Jan 2026 00:00:00 +0000"))
@@ -392,8 +432,11 @@ print(json.dumps({"sent": summary.sent, "failed": summary.failed, "seconds": sum
                   "journal_cpu_s": spent[2], "journal_stalls": spent[3], "journal_stall_s": spent[4],
                   "journal_sent": counts["sent"], "pending": plan.to_send}))
 """
+)
 
-_BARE = _COMMON + r"""
+_BARE = (
+    _COMMON
+    + r"""
 n, port, concurrency, mode, message_file = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 data = Path(message_file).read_bytes()
 check_crlf(data)
@@ -426,6 +469,7 @@ async def main():
 sent, seconds, send_cpu = asyncio.run(main())
 print(json.dumps({"sent": sent, "failed": 0, "seconds": seconds, "send_cpu": send_cpu}))
 """
+)
 
 SUMMARY_RE = re.compile(r"sent ([\d,]+), failed ([\d,]+), still pending ([\d,]+), in ([\d.]+)s")
 
@@ -447,7 +491,11 @@ class Bench:
         self.env.setdefault("DISPATCH_UNSUBSCRIBE_SECRET", SECRET)
         self.dispatch = console_script()
         shm = Path("/dev/shm")
-        self.tmpfs = Path(tempfile.mkdtemp(prefix="dispatch-bench-", dir=shm)) if shm.is_dir() and fs_type(shm) == "tmpfs" else None
+        self.tmpfs = (
+            Path(tempfile.mkdtemp(prefix="dispatch-bench-", dir=shm))
+            if shm.is_dir() and fs_type(shm) == "tmpfs"
+            else None
+        )
         self.message_file = tmp / "message.eml"
         self.counter = 0
 
@@ -471,24 +519,61 @@ class Bench:
                 if variant == "dispatch_tmpfs" and not self.tmpfs:
                     return {"skipped": "no tmpfs at /dev/shm"}
                 journal = self.fresh_journal(on_tmpfs=variant == "dispatch_tmpfs")
-                argv = [self.dispatch, "send", str(ISSUE), "--list", str(csv_path), "--smtp-host", HOST,
-                        "--smtp-port", str(sink.port), "--tls", "none", "--yes", "--journal", str(journal),
-                        "--concurrency", str(c), "-q"]
+                argv = [
+                    self.dispatch,
+                    "send",
+                    str(ISSUE),
+                    "--list",
+                    str(csv_path),
+                    "--smtp-host",
+                    HOST,
+                    "--smtp-port",
+                    str(sink.port),
+                    "--tls",
+                    "none",
+                    "--yes",
+                    "--journal",
+                    str(journal),
+                    "--concurrency",
+                    str(c),
+                    "-q",
+                ]
                 r = run_child(argv, env=self.env, timeout=self.timeout(n), stdout=out, sink=sink)
                 m = SUMMARY_RE.search(r["output"])
                 if not m:
-                    raise RuntimeError(f"no summary line in dispatch's output: {r['output'][-500:]}")
+                    raise RuntimeError(
+                        f"no summary line in dispatch's output: {r['output'][-500:]}"
+                    )
                 sent, failed = int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))
-                r.update(sent=sent, failed=failed, seconds=float(m.group(4)), journal_fs=fs_type(journal.parent))
+                r.update(
+                    sent=sent,
+                    failed=failed,
+                    seconds=float(m.group(4)),
+                    journal_fs=fs_type(journal.parent),
+                )
                 r["rate"] = sent / r["seconds"] if r["seconds"] > 0 else 0.0
                 r["process_rate"] = sent / r["wall"]
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{journal}{suffix}").unlink(missing_ok=True)
             elif variant.startswith("engine"):
-                mode = {"engine": "journal", "engine_nojournal": "nojournal", "engine_fix": "fix",
-                        "engine_fix_prestuffed": "fix_prestuffed"}[variant]
+                mode = {
+                    "engine": "journal",
+                    "engine_nojournal": "nojournal",
+                    "engine_fix": "fix",
+                    "engine_fix_prestuffed": "fix_prestuffed",
+                }[variant]
                 journal = self.fresh_journal()
-                argv = [sys.executable, "-c", _ENGINE, str(csv_path), str(journal), str(sink.port), str(c), mode, str(ISSUE)]
+                argv = [
+                    sys.executable,
+                    "-c",
+                    _ENGINE,
+                    str(csv_path),
+                    str(journal),
+                    str(sink.port),
+                    str(c),
+                    mode,
+                    str(ISSUE),
+                ]
                 r = run_child(argv, env=self.env, timeout=self.timeout(n), stdout=out, sink=sink)
                 r.update(json.loads(r["output"].strip().splitlines()[-1]))
                 r["rate"] = r["sent"] / r["seconds"]
@@ -497,16 +582,40 @@ class Bench:
                     Path(f"{journal}{suffix}").unlink(missing_ok=True)
             elif variant.startswith("bare"):
                 mode = "fix" if variant == "bare_fix" else "plain"
-                argv = [sys.executable, "-c", _BARE, str(n), str(sink.port), str(c), mode, str(self.message_file)]
+                argv = [
+                    sys.executable,
+                    "-c",
+                    _BARE,
+                    str(n),
+                    str(sink.port),
+                    str(c),
+                    mode,
+                    str(self.message_file),
+                ]
                 r = run_child(argv, env=self.env, timeout=self.timeout(n), stdout=out, sink=sink)
                 r.update(json.loads(r["output"].strip().splitlines()[-1]))
                 r["rate"] = r["sent"] / r["seconds"]
             elif variant == "smtp_source":
-                lf = self.tmp / "message-lf.eml"  # smtp-source -F adds CRLF to each line and dot-stuffs
+                lf = (
+                    self.tmp / "message-lf.eml"
+                )  # smtp-source -F adds CRLF to each line and dot-stuffs
                 if not lf.exists():
                     lf.write_bytes(self.message_file.read_bytes().replace(b"\r\n", b"\n"))
-                argv = [self.source_exe, "-s", str(c), "-m", str(n), "-d", "-F", str(lf), "-f", SENDER,
-                        "-t", "user@example.com", f"{HOST}:{sink.port}"]
+                argv = [
+                    self.source_exe,
+                    "-s",
+                    str(c),
+                    "-m",
+                    str(n),
+                    "-d",
+                    "-F",
+                    str(lf),
+                    "-f",
+                    SENDER,
+                    "-t",
+                    "user@example.com",
+                    f"{HOST}:{sink.port}",
+                ]
                 r = run_child(argv, env=self.env, timeout=self.timeout(n), stdout=out, sink=sink)
                 r.update(sent=n, failed=0, seconds=r["wall"], send_cpu=r["cpu"])
                 r["rate"] = n / r["wall"]
@@ -526,8 +635,32 @@ class Bench:
 
 
 # ------------------------------------------------------------------ inputs
-FIRST = ("Ada", "Linus", "Grace", "Ken", "Barbara", "José", "Zoë", "Søren", "Mei", "Olúwafẹ́mi", "Anna", "Thomas")
-LAST = ("Lovelace", "Torvalds", "Hopper", "Thompson", "Liskov", "Müller", "García", "Kierkegaard", "Wang", "Smith")
+FIRST = (
+    "Ada",
+    "Linus",
+    "Grace",
+    "Ken",
+    "Barbara",
+    "José",
+    "Zoë",
+    "Søren",
+    "Mei",
+    "Olúwafẹ́mi",
+    "Anna",
+    "Thomas",
+)
+LAST = (
+    "Lovelace",
+    "Torvalds",
+    "Hopper",
+    "Thompson",
+    "Liskov",
+    "Müller",
+    "García",
+    "Kierkegaard",
+    "Wang",
+    "Smith",
+)
 
 
 def write_list(path: Path, n: int) -> None:
@@ -538,17 +671,30 @@ def write_list(path: Path, n: int) -> None:
         w.writerow(["email", "name"])
         for i in range(n):
             first, last = rnd.choice(FIRST), rnd.choice(LAST)
-            w.writerow([f"{first.lower().encode('ascii', 'ignore').decode()}.{i}@example{i % 7}.org", f"{first} {last}"])
+            w.writerow(
+                [
+                    f"{first.lower().encode('ascii', 'ignore').decode()}.{i}@example{i % 7}.org",
+                    f"{first} {last}",
+                ]
+            )
 
 
 def write_message(path: Path, env: dict[str, str]) -> int:
     """One recipient's message exactly as the engine renders it (CRLF), for (c), (d) and (f)."""
-    code = ("import sys; from pathlib import Path; from dispatch_mail.campaign import prepare\n"
-            "p = prepare(Path(sys.argv[1]))\n"
-            "d = p.messages.render('ada.1@example1.org', {'name': 'Ada Lovelace'}, '<q1.bench.1@dpdk.org>', "
-            "'Thu, 26 Mar 2026 09:00:00 +0000')\n"
-            "Path(sys.argv[2]).write_bytes(d)\n")
-    subprocess.run([sys.executable, "-c", code, str(ISSUE), str(path)], cwd=ROOT, env=env, check=True, timeout=120)
+    code = (
+        "import sys; from pathlib import Path; from dispatch_mail.delivery.campaign import prepare\n"
+        "p = prepare(Path(sys.argv[1]))\n"
+        "d = p.messages.render('ada.1@example1.org', {'name': 'Ada Lovelace'}, '<q1.bench.1@dpdk.org>', "
+        "'Thu, 26 Mar 2026 09:00:00 +0000')\n"
+        "Path(sys.argv[2]).write_bytes(d)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(ISSUE), str(path)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     return path.stat().st_size
 
 
@@ -559,7 +705,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from aiosmtplib.protocol import normalize_message_line_endings, PERIOD_REGEX
-from dispatch_mail import campaign
+from dispatch_mail.delivery import campaign
 prepared = campaign.prepare(Path(sys.argv[1]))
 m = prepared.messages
 args = ("ada.1@example1.org", {"name": "Ada Lovelace"}, "<q1.bench.1@dpdk.org>", "Thu, 26 Mar 2026 09:00:00 +0000")
@@ -623,8 +769,15 @@ print(json.dumps(out))
 
 
 def micro_costs(env: dict[str, str], csv_path: Path, tmp: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _MICRO, str(ISSUE), str(csv_path), str(tmp)], check=False, cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MICRO, str(ISSUE), str(csv_path), str(tmp)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-800:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -636,17 +789,63 @@ def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dic
     pyspy = shutil.which("py-spy")
     with Sink(bench.sink_exe, bench.tmp) as sink:
         journal = bench.fresh_journal()
-        cli = ["send", str(ISSUE), "--list", str(csv_path), "--smtp-host", HOST, "--smtp-port", str(sink.port),
-               "--tls", "none", "--yes", "--journal", str(journal), "--concurrency", str(bench.args.concurrency), "-q"]
+        cli = [
+            "send",
+            str(ISSUE),
+            "--list",
+            str(csv_path),
+            "--smtp-host",
+            HOST,
+            "--smtp-port",
+            str(sink.port),
+            "--tls",
+            "none",
+            "--yes",
+            "--journal",
+            str(journal),
+            "--concurrency",
+            str(bench.args.concurrency),
+            "-q",
+        ]
         raw = bench.tmp / "profile.raw"
         if pyspy:
-            argv = [pyspy, "record", "-r", "250", "-f", "raw", "-o", str(raw), "--", sys.executable, "-m", "dispatch_mail.cli", *cli]
+            argv = [
+                pyspy,
+                "record",
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+                "--",
+                sys.executable,
+                "-m",
+                "dispatch_mail.cli",
+                *cli,
+            ]
             tool = "py-spy record -r 250 (sampling, on-CPU)"
         else:
-            argv = [sys.executable, "-m", "cProfile", "-o", str(raw), "-m", "dispatch_mail.cli", *cli]
+            argv = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(raw),
+                "-m",
+                "dispatch_mail.cli",
+                *cli,
+            ]
             tool = "cProfile (deterministic; inflates Python-level calls)"
-        proc = subprocess.run(argv, check=False, cwd=ROOT, env=bench.env, capture_output=True, text=True,
-                              timeout=bench.timeout(n) * 2)
+        proc = subprocess.run(
+            argv,
+            check=False,
+            cwd=ROOT,
+            env=bench.env,
+            capture_output=True,
+            text=True,
+            timeout=bench.timeout(n) * 2,
+        )
         if proc.returncode != 0:
             return {"error": (proc.stderr or proc.stdout)[-500:]}
     for suffix in ("", "-wal", "-shm"):
@@ -661,7 +860,10 @@ def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dic
                 continue
             k = int(count)
             total += k
-            frames = [re.sub(r" \((?:.*/)?(?:site-packages/|lib/python3\.\d+/)?([^()]*?)\)$", r" (\1)", f) for f in stack.split(";")]
+            frames = [
+                re.sub(r" \((?:.*/)?(?:site-packages/|lib/python3\.\d+/)?([^()]*?)\)$", r" (\1)", f)
+                for f in stack.split(";")
+            ]
             leaf = frames[-1]
             self_time[leaf] = self_time.get(leaf, 0) + k
             for f in {re.sub(r":\d+\)$", ")", f) for f in frames}:
@@ -675,11 +877,25 @@ def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dic
             self_time[key] = self_time.get(key, 0) + tt
             inclusive[key] = inclusive.get(key, 0) + ct
         total = max(inclusive.values()) if inclusive else 1.0
-    pct = lambda d: sorted(((k, 100 * v / total) for k, v in d.items()), key=lambda kv: -kv[1])[:top]
-    watch = ("SMTPProtocol.execute_data_command", "SMTP.data", "Journal.mark_sending", "Journal.mark_sent",
-             "PersonalMessages.render", "_SelectorSocketTransport.write", "SMTP.mail", "SMTP.rcpt", "Journal.add",
-             "Journal.next_batch")
-    key_inclusive = {w: sum(v for k, v in inclusive.items() if k.startswith(w + " ")) * 100 / total for w in watch}
+    pct = lambda d: sorted(((k, 100 * v / total) for k, v in d.items()), key=lambda kv: -kv[1])[
+        :top
+    ]
+    watch = (
+        "SMTPProtocol.execute_data_command",
+        "SMTP.data",
+        "Journal.mark_sending",
+        "Journal.mark_sent",
+        "PersonalMessages.render",
+        "_SelectorSocketTransport.write",
+        "SMTP.mail",
+        "SMTP.rcpt",
+        "Journal.add",
+        "Journal.next_batch",
+    )
+    key_inclusive = {
+        w: sum(v for k, v in inclusive.items() if k.startswith(w + " ")) * 100 / total
+        for w in watch
+    }
     return {"tool": tool, "n": n, "self": pct(self_time), "inclusive": key_inclusive}
 
 
@@ -690,8 +906,14 @@ def med(values: list[float]) -> float:
 
 def run(args) -> dict:
     sink_exe, source_exe, postfix_version = ensure_postfix_tools(not args.no_install)
-    result: dict = {"machine": machine_info(), "postfix": postfix_version, "concurrency": args.concurrency,
-                    "sizes": args.sizes, "repeats": args.repeats, "full_matrix_max": args.full_matrix_max}
+    result: dict = {
+        "machine": machine_info(),
+        "postfix": postfix_version,
+        "concurrency": args.concurrency,
+        "sizes": args.sizes,
+        "repeats": args.repeats,
+        "full_matrix_max": args.full_matrix_max,
+    }
     with tempfile.TemporaryDirectory(prefix="dispatch-bench-send-") as tmp_name:
         tmp = Path(tmp_name)
         bench = Bench(args, tmp, sink_exe, source_exe)
@@ -714,19 +936,27 @@ def run(args) -> dict:
                 matrix = FULL_MATRIX if n <= args.full_matrix_max else LARGE_MATRIX
                 rounds = args.repeats if n <= args.full_matrix_max else 1
                 runs[str(n)] = {v: [] for v in matrix}
-                for round_no in range(rounds):  # interleaved, so that drift and other load hit every variant alike
+                for round_no in range(
+                    rounds
+                ):  # interleaved, so that drift and other load hit every variant alike
                     for variant in matrix:
                         log(f"  n={n:,} round {round_no + 1}/{rounds}: {VARIANTS[variant][0]} …")
                         r = bench.measure(variant, n, lists[n])
                         if "skipped" not in r:
                             runs[str(n)][variant].append(r)
-                            log(f"      {r['rate']:,.0f} msg/s, {r['cpu_ms_per_msg']:.3f} ms CPU/msg, "
-                                f"other load {r['other_load']:.2f} cores")
+                            log(
+                                f"      {r['rate']:,.0f} msg/s, {r['cpu_ms_per_msg']:.3f} ms CPU/msg, "
+                                f"other load {r['other_load']:.2f} cores"
+                            )
             result["runs"] = runs
             if not args.no_profile:
                 n_prof = min(small, 10000)
                 log(f"profile of one dispatch send ({n_prof:,} recipients) …")
-                result["profile"] = profile_dispatch(bench, lists[small] if n_prof == small else _sub_list(lists[small], tmp, n_prof), n_prof)
+                result["profile"] = profile_dispatch(
+                    bench,
+                    lists[small] if n_prof == small else _sub_list(lists[small], tmp, n_prof),
+                    n_prof,
+                )
         finally:
             bench.close()
     result["load_end"] = os.getloadavg()[0]
@@ -755,16 +985,30 @@ def summarize(r: dict) -> dict:
                 "rate": med([s["rate"] for s in samples]),
                 "rate_min": min(s["rate"] for s in samples),
                 "rate_max": max(s["rate"] for s in samples),
-                "process_rate": med([s["process_rate"] for s in samples]) if "process_rate" in samples[0] else None,
+                "process_rate": med([s["process_rate"] for s in samples])
+                if "process_rate" in samples[0]
+                else None,
                 "cpu_ms_per_msg": med([s["cpu_ms_per_msg"] for s in samples]),
                 "maxrss_mb": max(s["maxrss_mb"] for s in samples),
                 "other_load": med([s["other_load"] for s in samples]),
                 "sink_cpu_ms_per_msg": med([1000 * s["sink_cpu"] / s["sent"] for s in samples]),
-                "journal_share": med([s["journal_write_s"] / s["seconds"] for s in samples]) if "journal_write_s" in samples[0] else None,
-                "journal_us_per_msg": med([1e6 * s["journal_write_s"] / s["sent"] for s in samples]) if "journal_write_s" in samples[0] else None,
-                "journal_cpu_us_per_msg": med([1e6 * s["journal_cpu_s"] / s["sent"] for s in samples]) if "journal_cpu_s" in samples[0] else None,
-                "journal_stalls": med([s["journal_stalls"] for s in samples]) if "journal_stalls" in samples[0] else None,
-                "journal_stall_share": med([s["journal_stall_s"] / s["seconds"] for s in samples]) if "journal_stall_s" in samples[0] else None,
+                "journal_share": med([s["journal_write_s"] / s["seconds"] for s in samples])
+                if "journal_write_s" in samples[0]
+                else None,
+                "journal_us_per_msg": med([1e6 * s["journal_write_s"] / s["sent"] for s in samples])
+                if "journal_write_s" in samples[0]
+                else None,
+                "journal_cpu_us_per_msg": med(
+                    [1e6 * s["journal_cpu_s"] / s["sent"] for s in samples]
+                )
+                if "journal_cpu_s" in samples[0]
+                else None,
+                "journal_stalls": med([s["journal_stalls"] for s in samples])
+                if "journal_stalls" in samples[0]
+                else None,
+                "journal_stall_share": med([s["journal_stall_s"] / s["seconds"] for s in samples])
+                if "journal_stall_s" in samples[0]
+                else None,
                 "n": len(samples),
             }
     sizes = sorted(table, key=int)
@@ -777,10 +1021,15 @@ def summarize(r: dict) -> dict:
             continue
         ratios[n] = {
             "dispatch_over_bare": d["rate"] / t["bare"]["rate"] if "bare" in t else None,
-            "dispatch_over_source": d["rate"] / t["smtp_source"]["rate"] if "smtp_source" in t else None,
+            "dispatch_over_source": d["rate"] / t["smtp_source"]["rate"]
+            if "smtp_source" in t
+            else None,
             # client CPU per message, bare / engine (the engine's CPU is over the send only, like bare's)
-            "bare_cpu_over_engine_cpu": (t["bare"]["cpu_ms_per_msg"] / t["engine"]["cpu_ms_per_msg"]
-                                         if "bare" in t and "engine" in t else None),
+            "bare_cpu_over_engine_cpu": (
+                t["bare"]["cpu_ms_per_msg"] / t["engine"]["cpu_ms_per_msg"]
+                if "bare" in t and "engine" in t
+                else None
+            ),
         }
     # journal: the full-matrix size with the most recipients
     journal = {}
@@ -795,49 +1044,95 @@ def summarize(r: dict) -> dict:
             "time_share": t["engine"]["journal_share"],
             "us_per_msg": t["engine"]["journal_us_per_msg"],
             "cpu_us_per_msg": t["engine"]["journal_cpu_us_per_msg"],
-            "cpu_share": t["engine"]["journal_cpu_us_per_msg"] / (1000 * t["engine"]["cpu_ms_per_msg"]),
+            "cpu_share": t["engine"]["journal_cpu_us_per_msg"]
+            / (1000 * t["engine"]["cpu_ms_per_msg"]),
             "stalls": t["engine"]["journal_stalls"],
             "stall_share": t["engine"]["journal_stall_share"],
-            "disk_vs_tmpfs": (1 - t["dispatch"]["rate"] / t["dispatch_tmpfs"]["rate"]) if "dispatch_tmpfs" in t else None,
+            "disk_vs_tmpfs": (1 - t["dispatch"]["rate"] / t["dispatch_tmpfs"]["rate"])
+            if "dispatch_tmpfs" in t
+            else None,
         }
     d_large = table[largest].get("dispatch", {})
     targets = {}
     rate = d_large.get("rate")
     if rate is not None:
-        targets["rate"] = {"value": rate, "goal": f"≥ {TARGET_RATE:,.0f} msg/s (n={int(largest):,})", "met": rate >= TARGET_RATE}
+        targets["rate"] = {
+            "value": rate,
+            "goal": f"≥ {TARGET_RATE:,.0f} msg/s (n={int(largest):,})",
+            "met": rate >= TARGET_RATE,
+        }
     ratio = ratios.get(largest, {}).get("dispatch_over_bare")
     if ratio is not None:
-        targets["bare_ratio"] = {"value": ratio, "goal": f"≥ {TARGET_BARE_RATIO:.0%} of bare aiosmtplib", "met": ratio >= TARGET_BARE_RATIO}
+        targets["bare_ratio"] = {
+            "value": ratio,
+            "goal": f"≥ {TARGET_BARE_RATIO:.0%} of bare aiosmtplib",
+            "met": ratio >= TARGET_BARE_RATIO,
+        }
     cpu_ratio = ratios.get(largest, {}).get("bare_cpu_over_engine_cpu")
     if cpu_ratio is None:  # the engine runs only at the full-matrix sizes
-        cpu_ratio = next((q["bare_cpu_over_engine_cpu"] for q in ratios.values() if q["bare_cpu_over_engine_cpu"]), None)
+        cpu_ratio = next(
+            (
+                q["bare_cpu_over_engine_cpu"]
+                for q in ratios.values()
+                if q["bare_cpu_over_engine_cpu"]
+            ),
+            None,
+        )
     if cpu_ratio is not None:
-        targets["bare_cpu_ratio"] = {"value": cpu_ratio, "goal": f"≥ {TARGET_BARE_RATIO:.0%} of bare aiosmtplib",
-                                     "met": cpu_ratio >= TARGET_BARE_RATIO}
+        targets["bare_cpu_ratio"] = {
+            "value": cpu_ratio,
+            "goal": f"≥ {TARGET_BARE_RATIO:.0%} of bare aiosmtplib",
+            "met": cpu_ratio >= TARGET_BARE_RATIO,
+        }
     if d_large:
-        targets["peak_mb"] = {"value": d_large["maxrss_mb"], "goal": f"< {TARGET_PEAK_MB:.0f} MB at n={int(largest):,}",
-                              "met": d_large["maxrss_mb"] < TARGET_PEAK_MB}
+        targets["peak_mb"] = {
+            "value": d_large["maxrss_mb"],
+            "goal": f"< {TARGET_PEAK_MB:.0f} MB at n={int(largest):,}",
+            "met": d_large["maxrss_mb"] < TARGET_PEAK_MB,
+        }
     if journal:
         # judged on the share of the send's wall time spent inside the journal's writes (fsync stalls
         # included), measured within each journaled run: while the one event-loop thread is in SQLite
         # nothing is sent, so this is the throughput the journal takes. Unlike the difference between
         # two separate runs, it does not move with other load on a shared machine.
-        targets["journal"] = {"value": journal["time_share"], "goal": f"< {TARGET_JOURNAL_SHARE:.0%} of throughput",
-                              "met": journal["time_share"] < TARGET_JOURNAL_SHARE}
-    return {"table": table, "ratios": ratios, "journal": journal, "targets": targets, "largest": largest}
+        targets["journal"] = {
+            "value": journal["time_share"],
+            "goal": f"< {TARGET_JOURNAL_SHARE:.0%} of throughput",
+            "met": journal["time_share"] < TARGET_JOURNAL_SHARE,
+        }
+    return {
+        "table": table,
+        "ratios": ratios,
+        "journal": journal,
+        "targets": targets,
+        "largest": largest,
+    }
 
 
 def markdown(r: dict) -> str:
     s, m = r["summary"], r["machine"]
     out = ["### Machine", ""]
-    out.append(f"- CPU: {m['cpu']}, {m['cores']} cores; {m['os']}; {m['python']}; "
-               + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + f"; Postfix {r['postfix']}")
-    out.append(f"- Load average (1 min) at start / end: {m['load_start']:.2f} / {r['load_end']:.2f}; temp folder on "
-               f"{r['tmp_fs']}; message {r['message_bytes']:,} bytes; concurrency {r['concurrency']}")
-    out += ["", (f"### Throughput (median of {r['repeats']} interleaved rounds up to {r['full_matrix_max']:,} "
-                 "recipients, one round above)"), ""]
-    out.append("| n | measurement | msg/s (median) | min–max | CPU ms/msg (client) | 1000 / CPU ms | sink CPU ms/msg | "
-               "peak RSS MB | other load (cores) |")
+    out.append(
+        f"- CPU: {m['cpu']}, {m['cores']} cores; {m['os']}; {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+        + f"; Postfix {r['postfix']}"
+    )
+    out.append(
+        f"- Load average (1 min) at start / end: {m['load_start']:.2f} / {r['load_end']:.2f}; temp folder on "
+        f"{r['tmp_fs']}; message {r['message_bytes']:,} bytes; concurrency {r['concurrency']}"
+    )
+    out += [
+        "",
+        (
+            f"### Throughput (median of {r['repeats']} interleaved rounds up to {r['full_matrix_max']:,} "
+            "recipients, one round above)"
+        ),
+        "",
+    ]
+    out.append(
+        "| n | measurement | msg/s (median) | min–max | CPU ms/msg (client) | 1000 / CPU ms | sink CPU ms/msg | "
+        "peak RSS MB | other load (cores) |"
+    )
     out.append("|--:|---|--:|--:|--:|--:|--:|--:|--:|")
     for n, variants in s["table"].items():
         for v, t in variants.items():
@@ -846,53 +1141,92 @@ def markdown(r: dict) -> str:
                 rate += f" ({t['process_rate']:,.0f} whole process)"
             rss = f"{t['maxrss_mb']:.0f}" if VARIANTS[v][1] != "source" else "–"
             label = VARIANTS[v][0].replace("-s C", f"-s {r['concurrency']}")
-            out.append(f"| {int(n):,} | {label} | {rate} | "
-                       f"{t['rate_min']:,.0f}–{t['rate_max']:,.0f} | {t['cpu_ms_per_msg']:.3f} | {1000 / t['cpu_ms_per_msg']:,.0f} | "
-                       f"{t['sink_cpu_ms_per_msg']:.3f} | "
-                       f"{rss} | {t['other_load']:.2f} |")
-    out += ["", ("`dispatch send` rates are its own \"in Ns (R/s)\" line (the send, after the list is loaded into the "
-            "journal); \"whole process\" is recipients / process wall time. CPU ms/msg is the client's CPU over the send "
-            "(for `dispatch send` and smtp-source: the whole process). \"Other load\" is CPU used by processes other "
-            "than the client and the sink during the measurement, in cores. \"1000 / CPU ms\" is the rate one "
+            out.append(
+                f"| {int(n):,} | {label} | {rate} | "
+                f"{t['rate_min']:,.0f}–{t['rate_max']:,.0f} | {t['cpu_ms_per_msg']:.3f} | {1000 / t['cpu_ms_per_msg']:,.0f} | "
+                f"{t['sink_cpu_ms_per_msg']:.3f} | "
+                f"{rss} | {t['other_load']:.2f} |"
+            )
+    out += [
+        "",
+        (
+            '`dispatch send` rates are its own "in Ns (R/s)" line (the send, after the list is loaded into the '
+            'journal); "whole process" is recipients / process wall time. CPU ms/msg is the client\'s CPU over the send '
+            '(for `dispatch send` and smtp-source: the whole process). "Other load" is CPU used by processes other '
+            'than the client and the sink during the measurement, in cores. "1000 / CPU ms" is the rate one '
             "core could reach if the client is CPU-bound (it is: each client runs one event loop on one thread), "
-            "whatever the other load."), ""]
-    out.append("| n | dispatch / bare aiosmtplib (msg/s) | dispatch / smtp-source (msg/s) | bare / engine (client CPU per message) |")
+            "whatever the other load."
+        ),
+        "",
+    ]
+    out.append(
+        "| n | dispatch / bare aiosmtplib (msg/s) | dispatch / smtp-source (msg/s) | bare / engine (client CPU per message) |"
+    )
     out.append("|--:|--:|--:|--:|")
     pc = lambda x: f"{x:.0%}" if x is not None else "–"
     for n, q in s["ratios"].items():
-        out.append(f"| {int(n):,} | {pc(q['dispatch_over_bare'])} | {pc(q['dispatch_over_source'])} | {pc(q['bare_cpu_over_engine_cpu'])} |")
+        out.append(
+            f"| {int(n):,} | {pc(q['dispatch_over_bare'])} | {pc(q['dispatch_over_source'])} | {pc(q['bare_cpu_over_engine_cpu'])} |"
+        )
     j = s["journal"]
     if j:
         out += ["", f"### Journal cost (n={int(j['n']):,})", ""]
-        out.append(f"- time inside mark_sending + mark_sent (journaled engine runs): **{j['time_share']:.1%} of the send's wall "
-                   f"time**, {j['us_per_msg']:.0f} µs per message, of which {j['cpu_us_per_msg']:.0f} µs CPU ({j['cpu_share']:.1%} of "
-                   f"the engine's CPU per message); {j['stalls']:.0f} calls took over 1 ms (WAL checkpoint fsync or a busy "
-                   f"disk), {j['stall_share']:.1%} of the send's wall time")
-        out.append(f"- engine journaled vs journal writes skipped, medians of separate runs: throughput {-j['rate_cost']:+.1%}; "
-                   f"client CPU per message {j['cpu_cost'] / (1 - j['cpu_cost']):+.1%}")
+        out.append(
+            f"- time inside mark_sending + mark_sent (journaled engine runs): **{j['time_share']:.1%} of the send's wall "
+            f"time**, {j['us_per_msg']:.0f} µs per message, of which {j['cpu_us_per_msg']:.0f} µs CPU ({j['cpu_share']:.1%} of "
+            f"the engine's CPU per message); {j['stalls']:.0f} calls took over 1 ms (WAL checkpoint fsync or a busy "
+            f"disk), {j['stall_share']:.1%} of the send's wall time"
+        )
+        out.append(
+            f"- engine journaled vs journal writes skipped, medians of separate runs: throughput {-j['rate_cost']:+.1%}; "
+            f"client CPU per message {j['cpu_cost'] / (1 - j['cpu_cost']):+.1%}"
+        )
         if j["disk_vs_tmpfs"] is not None:
-            out.append(f"- `dispatch send` with the journal on disk vs tmpfs: {-j['disk_vs_tmpfs']:+.1%} throughput")
+            out.append(
+                f"- `dispatch send` with the journal on disk vs tmpfs: {-j['disk_vs_tmpfs']:+.1%} throughput"
+            )
     mi = r["micro"]
     out += ["", "### Per-message CPU (timeit, best of 5)", "", "| step | µs |", "|---|--:|"]
-    for key, label in (("render_us", "PersonalMessages.render (personalized bytes)"),
-                       ("format_datetime_us", "Date header (format_datetime)"),
-                       ("aiosmtplib_line_endings_us", "aiosmtplib data(): line-ending re.sub"),
-                       ("aiosmtplib_dot_stuffing_us", "aiosmtplib data(): dot-stuffing re.sub"),
-                       ("aiosmtplib_data_preprocessing_us", "aiosmtplib data(): both, + final copy"),
-                       ("bytes_replace_stuffing_us", "dot-stuffing with bytes.replace instead")):
+    for key, label in (
+        ("render_us", "PersonalMessages.render (personalized bytes)"),
+        ("format_datetime_us", "Date header (format_datetime)"),
+        ("aiosmtplib_line_endings_us", "aiosmtplib data(): line-ending re.sub"),
+        ("aiosmtplib_dot_stuffing_us", "aiosmtplib data(): dot-stuffing re.sub"),
+        ("aiosmtplib_data_preprocessing_us", "aiosmtplib data(): both, + final copy"),
+        ("bytes_replace_stuffing_us", "dot-stuffing with bytes.replace instead"),
+    ):
         out.append(f"| {label} | {mi[key]:.1f} |")
-    out += ["", f"Journal writes per message, on disk, journal of {mi['journal_rows']:,} rows, "
-                        f"{mi['journal_messages']:,} messages, median of 3:", "",
-            "| journal writes | wall µs/msg | CPU µs/msg |", "|---|--:|--:|"]
-    for key, label in (("current", "now: mark_sending + mark_sent, one commit each, index on (state, id)"),
-                       ("partial_index", "same, index only on pending rows (`ON recipients(id) WHERE state='pending'`)"),
-                       ("group_commit_16", "same statements, 16 messages per commit (group commit)")):
-        out.append(f"| {label} | {mi[f'journal_{key}_wall_us']:.1f} | {mi[f'journal_{key}_cpu_us']:.1f} |")
-    out.append(f"\nMessage: {mi['message_bytes']:,} bytes, {mi['lines']:,} lines, {mi['lines_starting_with_dot']} starting with \".\".")
+    out += [
+        "",
+        f"Journal writes per message, on disk, journal of {mi['journal_rows']:,} rows, "
+        f"{mi['journal_messages']:,} messages, median of 3:",
+        "",
+        "| journal writes | wall µs/msg | CPU µs/msg |",
+        "|---|--:|--:|",
+    ]
+    for key, label in (
+        ("current", "now: mark_sending + mark_sent, one commit each, index on (state, id)"),
+        (
+            "partial_index",
+            "same, index only on pending rows (`ON recipients(id) WHERE state='pending'`)",
+        ),
+        ("group_commit_16", "same statements, 16 messages per commit (group commit)"),
+    ):
+        out.append(
+            f"| {label} | {mi[f'journal_{key}_wall_us']:.1f} | {mi[f'journal_{key}_cpu_us']:.1f} |"
+        )
+    out.append(
+        f'\nMessage: {mi["message_bytes"]:,} bytes, {mi["lines"]:,} lines, {mi["lines_starting_with_dot"]} starting with ".".'
+    )
     p = r.get("profile")
     if p and "error" not in p:
-        out += ["", f"### Profile of one `dispatch send` ({p['n']:,} recipients, {p['tool']})", "",
-                "| function (self) | % of samples |", "|---|--:|"]
+        out += [
+            "",
+            f"### Profile of one `dispatch send` ({p['n']:,} recipients, {p['tool']})",
+            "",
+            "| function (self) | % of samples |",
+            "|---|--:|",
+        ]
         for name, pct in p["self"]:
             out.append(f"| `{name}` | {pct:.1f} |")
         out += ["", "| inclusive | % |", "|---|--:|"]
@@ -901,27 +1235,63 @@ def markdown(r: dict) -> str:
     elif p:
         out.append(f"\nprofile failed: {p['error']}")
     out += ["", "### Targets", "", "| target | measured | goal | met |", "|---|--:|---|---|"]
-    names = {"rate": "personalized, journaled msg/s, 16 connections", "bare_ratio": "dispatch / bare aiosmtplib",
-             "bare_cpu_ratio": "same, by client CPU per message (bare / engine): the rate ratio on an idle machine",
-             "peak_mb": "peak RSS of `dispatch send`", "journal": "journal's cost in throughput"}
-    fmt = {"rate": "{:,.0f} msg/s", "bare_ratio": "{:.0%}", "bare_cpu_ratio": "{:.0%}", "peak_mb": "{:.0f} MB", "journal": "{:.1%}"}
+    names = {
+        "rate": "personalized, journaled msg/s, 16 connections",
+        "bare_ratio": "dispatch / bare aiosmtplib",
+        "bare_cpu_ratio": "same, by client CPU per message (bare / engine): the rate ratio on an idle machine",
+        "peak_mb": "peak RSS of `dispatch send`",
+        "journal": "journal's cost in throughput",
+    }
+    fmt = {
+        "rate": "{:,.0f} msg/s",
+        "bare_ratio": "{:.0%}",
+        "bare_cpu_ratio": "{:.0%}",
+        "peak_mb": "{:.0f} MB",
+        "journal": "{:.1%}",
+    }
     for key, t in s["targets"].items():
-        out.append(f"| {names[key]} | {fmt[key].format(t['value'])} | {t['goal']} | {'yes' if t['met'] else '**no**'} |")
+        out.append(
+            f"| {names[key]} | {fmt[key].format(t['value'])} | {t['goal']} | {'yes' if t['met'] else '**no**'} |"
+        )
     return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10000,100000", help="recipient counts, comma-separated (default 10000,100000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="SMTP connections, the same for every measurement (default 16)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds at sizes up to --full-matrix-max (default 3)")
-    parser.add_argument("--full-matrix-max", type=int, default=20000,
-                        help="sizes up to this run every measurement; larger ones only dispatch send, bare aiosmtplib "
-                             "and smtp-source, once (default 20000)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 recipients, one round")
-    parser.add_argument("--no-profile", action="store_true", help="skip the profile of one dispatch send")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="recipient counts, comma-separated (default 10000,100000)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="SMTP connections, the same for every measurement (default 16)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved rounds at sizes up to --full-matrix-max (default 3)",
+    )
+    parser.add_argument(
+        "--full-matrix-max",
+        type=int,
+        default=20000,
+        help="sizes up to this run every measurement; larger ones only dispatch send, bare aiosmtplib "
+        "and smtp-source, once (default 20000)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2,000 recipients, one round"
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the profile of one dispatch send"
+    )
     parser.add_argument("--no-install", action="store_true", help="never apt-get install postfix")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of Markdown")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of Markdown"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = "2000", 1
@@ -929,7 +1299,12 @@ def main() -> None:
         args.sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()})
     except ValueError:
         parser.error("--sizes takes integers, e.g. 10000,100000")
-    if not args.sizes or min(args.sizes) < 1 or not 1 <= args.concurrency <= 256 or not 1 <= args.repeats <= 20:
+    if (
+        not args.sizes
+        or min(args.sizes) < 1
+        or not 1 <= args.concurrency <= 256
+        or not 1 <= args.repeats <= 20
+    ):
         parser.error("sizes ≥ 1, 1 ≤ concurrency ≤ 256, 1 ≤ repeats ≤ 20")
     t0 = time.monotonic()
     result = run(args)

@@ -62,8 +62,11 @@ FAULT_NAMES = {
 def machine() -> dict:
     cpu = "unknown"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     versions = {}
@@ -72,38 +75,72 @@ def machine() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "packages": versions, "load_at_start": round(os.getloadavg()[0], 2)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": versions,
+        "load_at_start": round(os.getloadavg()[0], 2),
+    }
 
 
 def table(result: SoakResult, info: dict, command: str) -> str:
     in_flight = sum(len(c.in_flight) for c in result.crashes)
     rate = result.accepted / result.seconds if result.seconds else 0
     rows = [
-        ("recipients", f"{result.recipients:,} ({result.deliverable:,} deliverable, {result.permanent:,} refused with 550)"),
-        ("duration", f"{result.seconds:.0f} s ({rate:.0f} messages accepted/s overall, crashes and restarts included)"),
-        ("runs of `dispatch send`", f"{result.rounds} ({len(result.crashes)} SIGKILLed, exits of the others: {result.exits})"),
-        ("crashes (SIGKILL)", (f"{len(result.crashes)}, with {in_flight} message(s) in flight in all "
-                               f"(at most {max((len(c.in_flight) for c in result.crashes), default=0)} at once; "
-                               f"concurrency {result.concurrency})")),
+        (
+            "recipients",
+            f"{result.recipients:,} ({result.deliverable:,} deliverable, {result.permanent:,} refused with 550)",
+        ),
+        (
+            "duration",
+            f"{result.seconds:.0f} s ({rate:.0f} messages accepted/s overall, crashes and restarts included)",
+        ),
+        (
+            "runs of `dispatch send`",
+            f"{result.rounds} ({len(result.crashes)} SIGKILLed, exits of the others: {result.exits})",
+        ),
+        (
+            "crashes (SIGKILL)",
+            (
+                f"{len(result.crashes)}, with {in_flight} message(s) in flight in all "
+                f"(at most {max((len(c.in_flight) for c in result.crashes), default=0)} at once; "
+                f"concurrency {result.concurrency})"
+            ),
+        ),
     ]
     rows += [(f"fault: {FAULT_NAMES[k]}", f"{result.faults.get(k, 0):,}") for k in KINDS]
     rows += [
         ("messages the server holds", f"{result.accepted:,} for {result.reached:,} recipients"),
-        ("duplicates", (f"{result.duplicates} ({result.duplicates_crash} from crashes, bound "
-                        f"{result.concurrency * len(result.crashes)}; {result.duplicates_drop} from post-DATA drops)")),
-        ("flagged as possible duplicates", f"{result.reported_uncertain} (journal `uncertain`; every duplicate is among them)"),
+        (
+            "duplicates",
+            (
+                f"{result.duplicates} ({result.duplicates_crash} from crashes, bound "
+                f"{result.concurrency * len(result.crashes)}; {result.duplicates_drop} from post-DATA drops)"
+            ),
+        ),
+        (
+            "flagged as possible duplicates",
+            f"{result.reported_uncertain} (journal `uncertain`; every duplicate is among them)",
+        ),
         ("journal at the end", ", ".join(f"{k} {v:,}" for k, v in sorted(result.journal.items()))),
         ("lost", f"**{result.lost}**"),
         ("CPU", f"sender {result.sender_cpu:.0f} s, server {result.server_cpu:.0f} s"),
-        ("checks failed", f"{len(result.problems)}" + (": " + "; ".join(result.problems[:5]) if result.problems else "")),
+        (
+            "checks failed",
+            f"{len(result.problems)}"
+            + (": " + "; ".join(result.problems[:5]) if result.problems else ""),
+        ),
     ]
     lines = ["| figure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v)
     lines += [
         "",
-        (f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}, Python {info['python']}, {packages}; "
-         f"load average {info['load_at_start']} at the start."),
+        (
+            f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}, Python {info['python']}, {packages}; "
+            f"load average {info['load_at_start']} at the start."
+        ),
         f"Command: `{command}` ({time.strftime('%Y-%m-%d')}).",
     ]
     return "\n".join(lines)
@@ -119,15 +156,25 @@ def write_doc(text: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--crashes", type=int, default=10)
-    parser.add_argument("--budget-minutes", type=float, default=15.0, help="stop (and fail) past this")
-    parser.add_argument("--write-doc", action="store_true", help=f"replace the figures in {DOC.relative_to(ROOT)}")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=15.0, help="stop (and fail) past this"
+    )
+    parser.add_argument(
+        "--write-doc", action="store_true", help=f"replace the figures in {DOC.relative_to(ROOT)}"
+    )
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (journal, event log, runs' output)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder (journal, event log, runs' output)",
+    )
     options = parser.parse_args()
 
     # a plain kill must still stop the fault server and the sender (the finally blocks run on SystemExit)
@@ -136,11 +183,22 @@ def main() -> int:
     command = "python benchmarks/soak.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     folder = Path(tempfile.mkdtemp(prefix="dispatch-soak-"))
     try:
-        soak = Soak(folder, recipients=options.recipients, concurrency=options.concurrency, seed=options.seed,
-                    crashes=options.crashes, plan=FaultPlan(seed=options.seed), budget=options.budget_minutes * 60,
-                    log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(f"soak: {options.recipients:,} recipients, {options.crashes} crashes, seed {options.seed} "
-              f"in {folder}", file=sys.stderr, flush=True)
+        soak = Soak(
+            folder,
+            recipients=options.recipients,
+            concurrency=options.concurrency,
+            seed=options.seed,
+            crashes=options.crashes,
+            plan=FaultPlan(seed=options.seed),
+            budget=options.budget_minutes * 60,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        print(
+            f"soak: {options.recipients:,} recipients, {options.crashes} crashes, seed {options.seed} "
+            f"in {folder}",
+            file=sys.stderr,
+            flush=True,
+        )
         result = soak.run()
     finally:
         if options.keep:

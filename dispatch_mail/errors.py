@@ -1,12 +1,15 @@
-"""The error family of dispatch: every failure a user can cause has a type here.
+"""The error family of dispatch: every failure a user can cause has a type here, and only here.
 
-The CLI turns these into exit codes in one place; a library user catches
-:class:`DispatchError` and reads the structured fields instead of parsing text.
+The CLI turns these into messages and exit codes in one place (``cli/errors.py``); a
+library user catches :class:`DispatchError` and reads the structured fields instead of
+parsing text. Messages describe the problem, never a command-line flag: the CLI adds
+those hints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, order=True)
@@ -51,3 +54,52 @@ class ContentError(DispatchError):
 
 class RenderError(DispatchError):
     """A template or the MJML engine failed; the message names the template."""
+
+
+class WriteError(DispatchError):
+    """An output could not be written (disk full, no permission); the previous one is left as it was."""
+
+    def __init__(self, message: str, path: Path | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class FetchError(DispatchError):
+    """A page could not be fetched or read (``dispatch add``, ``check --links``)."""
+
+    def __init__(self, message: str, url: str | None = None):
+        super().__init__(message)
+        self.url = url
+
+
+class BrowserUnavailable(UsageError):
+    """Screenshots need Chromium and the playwright package; one is missing or will not start."""
+
+
+class ChromiumMissing(BrowserUnavailable):
+    """No Chromium executable was found where we looked."""
+
+
+class PlaywrightMissing(BrowserUnavailable):
+    """The playwright package is not installed."""
+
+
+class ScreenshotError(DispatchError):
+    """Chromium started but failed to load or capture the page."""
+
+
+class JournalError(DispatchError):
+    """A send journal cannot be used: foreign, corrupted, or for other content."""
+
+    def __init__(self, message: str, path: Path | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class DeliveryError(DispatchError):
+    """The send cannot go on: the relay refuses us, or rejects the message itself."""
+
+    def __init__(self, message: str, *, smtp_code: int | None = None, recipient: str | None = None):
+        super().__init__(message)
+        self.smtp_code = smtp_code
+        self.recipient = recipient

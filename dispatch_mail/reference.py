@@ -13,9 +13,9 @@ import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from .config import Project
-from .model import SECTION_KINDS, Issue, Section, walk_dataclass_fields
-from .schema import DEFAULT_MAX_LENGTH, _hints, _type_name
+from dispatch_mail.project.issue import SECTION_KINDS, Issue, Section, walk_dataclass_fields
+from dispatch_mail.project.schema import DEFAULT_MAX_LENGTH, _hints, _type_name
+from dispatch_mail.project.settings import Project
 
 
 def _describe_type(tp: Any) -> str:
@@ -75,7 +75,9 @@ def _table(cls: type) -> list[str]:
     rows = ["| key | type | default | limits | meaning |", "|---|---|---|---|---|"]
     for f in walk_dataclass_fields(cls):
         doc = f.metadata["doc"].replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{f.name}` | {_describe_type(hints[f.name])} | {_default(f)} | {_limits(f, hints[f.name])} | {doc} |")
+        rows.append(
+            f"| `{f.name}` | {_describe_type(hints[f.name])} | {_default(f)} | {_limits(f, hints[f.name])} | {doc} |"
+        )
     return rows
 
 
@@ -86,7 +88,11 @@ def _nested(cls: type, seen: set[type], order: list[type]) -> None:
             t = stack.pop()
             if get_origin(t) is not None:
                 stack.extend(get_args(t))
-            elif dataclasses.is_dataclass(t) and t not in seen and t.__name__ not in ("Inline", "Markdown"):
+            elif (
+                dataclasses.is_dataclass(t)
+                and t not in seen
+                and t.__name__ not in ("Inline", "Markdown")
+            ):
                 if t in SECTION_KINDS.values():
                     continue
                 seen.add(t)
@@ -133,7 +139,12 @@ def manifest_reference() -> str:
         "",
     ]
     lines += _nested_tables(Issue, *SECTION_KINDS.values())
-    lines += ["## Sections", "", "Every section has a `kind`; these keys are common to all kinds:", ""]
+    lines += [
+        "## Sections",
+        "",
+        "Every section has a `kind`; these keys are common to all kinds:",
+        "",
+    ]
     common = {f.name for f in walk_dataclass_fields(SECTION_KINDS["stories"])} & {
         f.name for f in walk_dataclass_fields(SECTION_KINDS["cta"])
     }
@@ -201,7 +212,7 @@ def cli_reference() -> str:
     """Every command with its help text and options, from the click definitions themselves."""
     import click
 
-    from .cli import main as cli
+    from dispatch_mail.cli import main as cli
 
     lines = [
         "# Command reference",
@@ -225,7 +236,14 @@ def cli_reference() -> str:
     for name in sorted(cli.list_commands(ctx)):
         command = cli.get_command(ctx, name)
         sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
-        lines += [f"## dispatch {name}", "", "```", command.get_usage(sub).replace("Usage: ", ""), "```", ""]
+        lines += [
+            f"## dispatch {name}",
+            "",
+            "```",
+            command.get_usage(sub).replace("Usage: ", ""),
+            "```",
+            "",
+        ]
         lines += [_help_markdown(command.help or ""), ""]
         rows = ["| option | meaning |", "|---|---|"]
         for param in command.get_params(sub):

@@ -33,7 +33,9 @@ def main() -> int:
         version = "local file"
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["npm", "pack", "caniemail@2", "--silent"], cwd=tmp, check=True, capture_output=True)
+            subprocess.run(
+                ["npm", "pack", "caniemail@2", "--silent"], cwd=tmp, check=True, capture_output=True
+            )
             archive = next(Path(tmp).glob("caniemail-*.tgz"))
             version = archive.stem.removeprefix("caniemail-")
             with tarfile.open(archive) as tar:
@@ -43,7 +45,9 @@ def main() -> int:
         support = {}
         for family in CLIENTS:
             platforms = item["stats"].get(family, {})
-            support[family] = {platform: latest(versions) for platform, versions in platforms.items()}
+            support[family] = {
+                platform: latest(versions) for platform, versions in platforms.items()
+            }
         features[item["slug"]] = {"title": item["title"], "url": item["url"], "support": support}
     data = {
         "source": "https://www.caniemail.com/ via the npm package caniemail " + version,
@@ -52,7 +56,10 @@ def main() -> int:
         "platform_names": raw["nicenames"]["platform"],
         "features": features,
     }
-    OUT.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    OUT.write_text(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+        encoding="utf-8",
+    )
     print(f"wrote {OUT} ({len(features)} features, data of {raw['last_update_date']})")
     return 0
 

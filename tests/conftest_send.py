@@ -77,9 +77,13 @@ class Project:
 
     def write(self) -> None:
         mailto = "  unsubscribe_mailto: unsubscribe@example.org\n" if self.mailto else ""
-        (self.root / "dispatch.yaml").write_text(PROJECT_YAML.format(mailto=mailto, extra=self.extra), encoding="utf-8")
+        (self.root / "dispatch.yaml").write_text(
+            PROJECT_YAML.format(mailto=mailto, extra=self.extra), encoding="utf-8"
+        )
         self.issue_dir.mkdir(parents=True, exist_ok=True)
-        (self.issue_dir / "issue.yaml").write_text(ISSUE_YAML.format(subject=self.subject, item=self.item), encoding="utf-8")
+        (self.issue_dir / "issue.yaml").write_text(
+            ISSUE_YAML.format(subject=self.subject, item=self.item), encoding="utf-8"
+        )
         (self.root / "lists").mkdir(exist_ok=True)
 
     def change_content(self, item: str) -> None:
@@ -94,7 +98,12 @@ class Project:
     def journal(self) -> Path:
         return self.root / "send.journal"
 
-    def csv(self, rows: list[tuple[str, ...]] | list[str], name: str = "list.csv", header: str = "email,name") -> Path:
+    def csv(
+        self,
+        rows: list[tuple[str, ...]] | list[str],
+        name: str = "list.csv",
+        header: str = "email,name",
+    ) -> Path:
         """Write a recipients CSV; rows are (email, name) tuples or bare addresses."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -113,7 +122,12 @@ def recipients(n: int, start: int = 0, domain: str = "example.com") -> list[tupl
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv("DISPATCH_UNSUBSCRIBE_SECRET", SECRET)
-    for name in ("DISPATCH_SMTP_USER", "DISPATCH_SMTP_PASSWORD", "DISPATCH_DKIM_KEY_FILE", "DISPATCH_DEBUG"):
+    for name in (
+        "DISPATCH_SMTP_USER",
+        "DISPATCH_SMTP_PASSWORD",
+        "DISPATCH_DKIM_KEY_FILE",
+        "DISPATCH_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     root = tmp_path / "news"
@@ -155,9 +169,23 @@ def server_context(ca):
 
 
 # ------------------------------------------------------------------ running the CLI
-def send_args(project: Project, server: SmtpServer | None, csv_path: Path, *extra: str) -> list[str]:
-    args = ["send", str(project.issue_dir), "--list", str(csv_path), "--yes", "--journal", str(project.journal),
-            "--retry-base", "0.02", "--throttle-pause", "0.1", "-q"]
+def send_args(
+    project: Project, server: SmtpServer | None, csv_path: Path, *extra: str
+) -> list[str]:
+    args = [
+        "send",
+        str(project.issue_dir),
+        "--list",
+        str(csv_path),
+        "--yes",
+        "--journal",
+        str(project.journal),
+        "--retry-base",
+        "0.02",
+        "--throttle-pause",
+        "0.1",
+        "-q",
+    ]
     if server is not None:
         args += server.cli_args()
     return args + list(extra)
@@ -182,8 +210,13 @@ def spawn(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
     """``dispatch`` as a real process (its own session, so signals reach it alone)."""
     return subprocess.Popen(
         [sys.executable, "-m", "dispatch_mail.cli", *args],
-        cwd=cwd, env=dispatch_env(**env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=cwd,
+        env=dispatch_env(**env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -194,11 +227,15 @@ def run(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> subproce
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"dispatch {' '.join(args)} did not finish in {timeout}s\n{out}\n{err}")
+        raise AssertionError(
+            f"dispatch {' '.join(args)} did not finish in {timeout}s\n{out}\n{err}"
+        )
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def interrupt(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) -> tuple[str, str]:
+def interrupt(
+    proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30
+) -> tuple[str, str]:
     proc.send_signal(sig)
     try:
         return proc.communicate(timeout=timeout)

@@ -49,7 +49,9 @@ from pathlib import Path
 from typing import Self
 
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:  # `import smtpd` must find tests/smtpd.py, not the standard library's
+if (
+    str(TESTS) not in sys.path
+):  # `import smtpd` must find tests/smtpd.py, not the standard library's
     sys.path.insert(0, str(TESTS))
 
 from smtpd import DROP, HOST, Recorder, SmtpServer, _FaultySMTP
@@ -80,7 +82,9 @@ class FaultPlan:
 
     def draw(self, *key: object) -> float:
         """A number in [0, 1) fixed by the seed and the key: the same in every run."""
-        digest = hashlib.blake2b("|".join(map(str, (self.seed, *key))).encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(
+            "|".join(map(str, (self.seed, *key))).encode(), digest_size=8
+        ).digest()
         return int.from_bytes(digest, "big") / 2**64
 
     def is_permanent(self, address: str) -> bool:
@@ -90,7 +94,11 @@ class FaultPlan:
         if attempt > self.faulty_tries:
             return None
         u = self.draw("rcpt", address, attempt)
-        for kind, share in (("451-rcpt", self.rcpt_451), ("421", self.close_421), ("stall-rcpt", self.stall_rcpt)):
+        for kind, share in (
+            ("451-rcpt", self.rcpt_451),
+            ("421", self.close_421),
+            ("stall-rcpt", self.stall_rcpt),
+        ):
             if u < share:
                 return kind
             u -= share
@@ -100,7 +108,11 @@ class FaultPlan:
         if attempt > self.faulty_tries:
             return None
         u = self.draw("data", address, attempt)
-        for kind, share in (("451-data", self.data_451), ("drop", self.drop_after_data), ("stall-data", self.stall_data)):
+        for kind, share in (
+            ("451-data", self.data_451),
+            ("drop", self.drop_after_data),
+            ("stall-data", self.stall_data),
+        ):
             if u < share:
                 return kind
             u -= share
@@ -126,7 +138,9 @@ class FaultHandler(Recorder):
         self._accepted: collections.deque[float] = collections.deque()
 
     def event(self, kind: str, address: str, message_id: str = "") -> None:
-        os.write(self._log, f"{kind}\t{address}\t{message_id}\n".encode())  # one append, never buffered
+        os.write(
+            self._log, f"{kind}\t{address}\t{message_id}\n".encode()
+        )  # one append, never buffered
 
     def _throttled(self) -> bool:
         now = time.monotonic()
@@ -146,7 +160,9 @@ class FaultHandler(Recorder):
         if kind is not None:
             self.event(kind, address)
             if kind == "stall-rcpt":
-                await asyncio.sleep(self.plan.stall_seconds)  # the client gives up first and hangs up
+                await asyncio.sleep(
+                    self.plan.stall_seconds
+                )  # the client gives up first and hangs up
                 return "451 4.4.2 Timeout"
             return REPLIES[kind]  # a 421 closes the connection after it (tests/smtpd.py)
         envelope.rcpt_tos.append(address)
@@ -199,8 +215,18 @@ class FaultServerProcess:
 
     def __enter__(self) -> Self:
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__)), "--plan", json.dumps(asdict(self.plan)), "--log", str(self.log)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                str(Path(__file__)),
+                "--plan",
+                json.dumps(asdict(self.plan)),
+                "--log",
+                str(self.log),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
             start_new_session=True,
         )
         assert self.proc.stdout is not None
@@ -329,9 +355,20 @@ def write_list(path: Path, n: int) -> list[str]:
 class Soak:
     """`dispatch send` through the fault server, SIGKILLed ``crashes`` times at random moments, until done."""
 
-    def __init__(self, folder: Path, *, recipients: int = 2000, concurrency: int = 4, seed: int = 1,
-                 crashes: int = 5, plan: FaultPlan | None = None, timeout: float = 2.0,
-                 max_attempts: int = 12, budget: float = 170.0, log=None):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        recipients: int = 2000,
+        concurrency: int = 4,
+        seed: int = 1,
+        crashes: int = 5,
+        plan: FaultPlan | None = None,
+        timeout: float = 2.0,
+        max_attempts: int = 12,
+        budget: float = 170.0,
+        log=None,
+    ):
         self.folder = folder
         self.n, self.concurrency, self.seed, self.crashes = recipients, concurrency, seed, crashes
         self.plan = plan or FaultPlan(seed=seed)
@@ -341,10 +378,30 @@ class Soak:
 
     def args(self, issue: Path, csv_path: Path, journal: Path, port: int) -> list[str]:
         return [
-            "send", str(issue), "--list", str(csv_path), "--yes", "--journal", str(journal),
-            "--concurrency", str(self.concurrency), "--retry-base", "0.05", "--throttle-pause", "0.2",
-            "--timeout", f"{self.timeout:g}", "--max-attempts", str(self.max_attempts),
-            "--tls", "none", "--smtp-host", HOST, "--smtp-port", str(port), "-q",
+            "send",
+            str(issue),
+            "--list",
+            str(csv_path),
+            "--yes",
+            "--journal",
+            str(journal),
+            "--concurrency",
+            str(self.concurrency),
+            "--retry-base",
+            "0.05",
+            "--throttle-pause",
+            "0.2",
+            "--timeout",
+            f"{self.timeout:g}",
+            "--max-attempts",
+            str(self.max_attempts),
+            "--tls",
+            "none",
+            "--smtp-host",
+            HOST,
+            "--smtp-port",
+            str(port),
+            "-q",
         ]
 
     def env(self) -> dict[str, str]:
@@ -377,10 +434,14 @@ class Soak:
                 result.exits.append(code)
                 result.last_stderr = stderr
                 counts = journal_counts(journal)
-                open_rows = counts.get("pending", 0) + counts.get("sending", 0) + counts.get("held", 0)
+                open_rows = (
+                    counts.get("pending", 0) + counts.get("sending", 0) + counts.get("held", 0)
+                )
                 if code in (0, 1) and open_rows == 0:
                     break
-                self.say(f"run {result.rounds} exited {code} with {open_rows} open; running again: {stderr.strip()[-300:]}")
+                self.say(
+                    f"run {result.rounds} exited {code} with {open_rows} open; running again: {stderr.strip()[-300:]}"
+                )
                 if time.monotonic() - start > self.budget:
                     break
             result.server_cpu = server.cpu_seconds()
@@ -388,7 +449,9 @@ class Soak:
         self._verify(result, emails, journal, EventLog(log_path).events())
         return result
 
-    def _one_run(self, args: list[str], events: EventLog, result: SoakResult, journal: Path) -> tuple[str, int, str]:
+    def _one_run(
+        self, args: list[str], events: EventLog, result: SoakResult, journal: Path
+    ) -> tuple[str, int, str]:
         """One `dispatch send`, SIGKILLed at a random moment while crashes remain: (killed|hung|exited, status, stderr)."""
         kill = len(result.crashes) < self.crashes
         # a quarter of the kills come at a random time (start-up, filling the journal, sending);
@@ -397,14 +460,22 @@ class Soak:
         delay = self.rng.uniform(0.05, 1.5)
         more = self.rng.randint(1, max(2, self.n // (self.crashes + 1)))
         jitter = self.rng.uniform(0, 0.05)
-        out_path, err_path = self.folder / f"run{result.rounds}.out", self.folder / f"run{result.rounds}.err"
+        out_path, err_path = (
+            self.folder / f"run{result.rounds}.out",
+            self.folder / f"run{result.rounds}.err",
+        )
         with out_path.open("w") as out, err_path.open("w") as err:
             began = time.monotonic()
             hung = False
             accepted_before = events.poll()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dispatch_mail.cli", *args], cwd=self.folder, env=self.env(),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                [sys.executable, "-m", "dispatch_mail.cli", *args],
+                cwd=self.folder,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
             try:
                 hang = began + max(120.0, self.n / 20)  # a run that does not end by then is a hang
@@ -413,7 +484,8 @@ class Soak:
                     if time.monotonic() > deadline:
                         result.problems.append(
                             f"run {result.rounds} still running after {deadline - began:.0f}s: killed"
-                            + (" (the soak's time budget is used up)" if deadline < hang else ""))
+                            + (" (the soak's time budget is used up)" if deadline < hang else "")
+                        )
                         hung = True
                         break
                     if kill:
@@ -435,11 +507,19 @@ class Soak:
             return "hung", proc.returncode, err_path.read_text()
         if proc.returncode == -signal.SIGKILL:
             in_flight = journal_rows(journal, "sending") if journal.exists() else []
-            result.crashes.append(Crash(result.rounds, time.monotonic() - began, accepted_before, in_flight))
+            result.crashes.append(
+                Crash(result.rounds, time.monotonic() - began, accepted_before, in_flight)
+            )
             return "killed", proc.returncode, ""
         return "exited", proc.returncode, err_path.read_text()
 
-    def _verify(self, result: SoakResult, emails: list[str], journal: Path, events: list[tuple[str, str, str]]) -> None:
+    def _verify(
+        self,
+        result: SoakResult,
+        emails: list[str],
+        journal: Path,
+        events: list[tuple[str, str, str]],
+    ) -> None:
         problems = result.problems
         listed = set(emails)
         permanent = {e for e in emails if self.plan.is_permanent(e)}
@@ -459,59 +539,85 @@ class Soak:
 
         strangers = set(copies) - listed
         if strangers:
-            problems.append(f"{len(strangers)} address(es) not on the list got mail: {sorted(strangers)[:5]}")
+            problems.append(
+                f"{len(strangers)} address(es) not on the list got mail: {sorted(strangers)[:5]}"
+            )
         if set(copies) & permanent:
             problems.append(f"550 recipients were accepted: {sorted(set(copies) & permanent)[:5]}")
         lost = deliverable - set(copies)
         result.lost = len(lost)
         if lost:
-            problems.append(f"{len(lost)} deliverable recipient(s) never reached: {sorted(lost)[:5]}")
+            problems.append(
+                f"{len(lost)} deliverable recipient(s) never reached: {sorted(lost)[:5]}"
+            )
 
         in_flight_any: set[str] = set()
         for crash in result.crashes:
             if len(crash.in_flight) > self.concurrency:
-                problems.append(f"crash in run {crash.round}: {len(crash.in_flight)} in flight > concurrency {self.concurrency}")
+                problems.append(
+                    f"crash in run {crash.round}: {len(crash.in_flight)} in flight > concurrency {self.concurrency}"
+                )
             in_flight_any.update(crash.in_flight)
         for address, got in copies.items():
             ids = {message_id for _, message_id in got}
             if address in rows and ids != {rows[address]["message_id"]}:
-                problems.append(f"{address}: Message-ID(s) {sorted(ids)} differ from the journal's {rows[address]['message_id']}")
+                problems.append(
+                    f"{address}: Message-ID(s) {sorted(ids)} differ from the journal's {rows[address]['message_id']}"
+                )
             if len(got) < 2:
                 continue
             drops = sum(1 for kind, _ in got if kind == "drop")
             crashes = sum(1 for c in result.crashes if address in c.in_flight)
             if len(got) - 1 > drops + crashes:
-                problems.append(f"{address}: {len(got)} copies, only {drops} post-DATA drop(s) and {crashes} crash(es) explain them")
+                problems.append(
+                    f"{address}: {len(got)} copies, only {drops} post-DATA drop(s) and {crashes} crash(es) explain them"
+                )
             if not rows.get(address, {}).get("uncertain"):
-                problems.append(f"{address}: {len(got)} copies but the journal does not flag it as possibly duplicated")
-            from_drops = min(drops, len(got) - 1)  # a copy the server kept before dropping explains one extra
+                problems.append(
+                    f"{address}: {len(got)} copies but the journal does not flag it as possibly duplicated"
+                )
+            from_drops = min(
+                drops, len(got) - 1
+            )  # a copy the server kept before dropping explains one extra
             result.duplicates_drop += from_drops
             result.duplicates_crash += len(got) - 1 - from_drops
         if result.duplicates_crash > self.concurrency * len(result.crashes):
-            problems.append(f"{result.duplicates_crash} crash duplicates > concurrency × crashes = {self.concurrency * len(result.crashes)}")
+            problems.append(
+                f"{result.duplicates_crash} crash duplicates > concurrency × crashes = {self.concurrency * len(result.crashes)}"
+            )
 
         sent = {e for e, r in rows.items() if r["state"] == "sent"}
         if sent != set(copies):
-            problems.append(f"journal sent ≠ server accepted: {len(sent - set(copies))} sent but not at the server "
-                            f"({sorted(sent - set(copies))[:3]}), {len(set(copies) - sent)} at the server but not sent "
-                            f"({sorted(set(copies) - sent)[:3]})")
+            problems.append(
+                f"journal sent ≠ server accepted: {len(sent - set(copies))} sent but not at the server "
+                f"({sorted(sent - set(copies))[:3]}), {len(set(copies) - sent)} at the server but not sent "
+                f"({sorted(set(copies) - sent)[:3]})"
+            )
         failed = {e for e, r in rows.items() if r["state"] == "failed"}
         if failed != permanent:
             extra = sorted(failed - permanent)[:3]
-            problems.append(f"failed ≠ the 550 set: {len(failed - permanent)} others failed "
-                            f"({[(e, rows[e]['last_reply']) for e in extra]}), {len(permanent - failed)} of the set not failed")
+            problems.append(
+                f"failed ≠ the 550 set: {len(failed - permanent)} others failed "
+                f"({[(e, rows[e]['last_reply']) for e in extra]}), {len(permanent - failed)} of the set not failed"
+            )
         for address in sorted(permanent & failed):
             row = rows[address]
             if row["last_code"] != 550 or "550 5.1.1" not in (row["last_reply"] or ""):
-                problems.append(f"{address}: failed without the server's 550 reply ({row['last_code']} {row['last_reply']!r})")
+                problems.append(
+                    f"{address}: failed without the server's 550 reply ({row['last_code']} {row['last_reply']!r})"
+                )
                 break
         other = set(result.journal) - {"sent", "failed"}
         if other:
             problems.append(f"rows left in {sorted(other)}: {result.journal}")
         if len(rows) != len(listed):
-            problems.append(f"the journal holds {len(rows)} rows for {len(listed)} listed recipients")
+            problems.append(
+                f"the journal holds {len(rows)} rows for {len(listed)} listed recipients"
+            )
         if result.exits and result.exits[-1] != (1 if permanent else 0):
-            problems.append(f"the last run exited {result.exits[-1]}, not {(1 if permanent else 0)}")
+            problems.append(
+                f"the last run exited {result.exits[-1]}, not {(1 if permanent else 0)}"
+            )
         if not result.exits:
             problems.append("no run finished")
 
@@ -537,7 +643,9 @@ def journal_counts(path: Path) -> dict[str, int]:
 def journal_rows(path: Path, state: str) -> list[str]:
     with sqlite3.connect(path) as conn:
         try:
-            found = [r[0] for r in conn.execute("SELECT email FROM recipients WHERE state=?", (state,))]
+            found = [
+                r[0] for r in conn.execute("SELECT email FROM recipients WHERE state=?", (state,))
+            ]
         except sqlite3.OperationalError:  # killed before the journal had its tables
             found = []
     conn.close()
@@ -547,8 +655,12 @@ def journal_rows(path: Path, state: str) -> list[str]:
 def journal_all(path: Path) -> list[dict]:
     with sqlite3.connect(path) as conn:
         conn.row_factory = sqlite3.Row
-        found = [dict(r) for r in conn.execute(
-            "SELECT email, state, last_code, last_reply, message_id, uncertain, attempts FROM recipients")]
+        found = [
+            dict(r)
+            for r in conn.execute(
+                "SELECT email, state, last_code, last_reply, message_id, uncertain, attempts FROM recipients"
+            )
+        ]
     conn.close()
     return found
 
@@ -562,7 +674,9 @@ class _AuthWatchSMTP(_FaultySMTP):
     async def smtp_AUTH(self, arg: str) -> None:
         recorder = self.event_handler
         with recorder.lock:
-            recorder.auth_attempts.append((self.session.ssl is not None, (arg or "").split(" ", 1)[0].upper()))
+            recorder.auth_attempts.append(
+                (self.session.ssl is not None, (arg or "").split(" ", 1)[0].upper())
+            )
         await super().smtp_AUTH(arg)
 
     async def smtp_STARTTLS(self, arg: str) -> None:

@@ -59,7 +59,9 @@ def selected(address: str, share: float) -> bool:
     return zlib.crc32(address.encode()) % 1000 < share * 1000
 
 
-def reply_first(reply: str, times: int = 1, share: float = 1.0, addresses: set[str] | None = None) -> Rule:
+def reply_first(
+    reply: str, times: int = 1, share: float = 1.0, addresses: set[str] | None = None
+) -> Rule:
     """``reply`` to the first ``times`` tries of a chosen share (or set) of the recipients."""
 
     def rule(address: str, attempt: int) -> str | None:
@@ -144,11 +146,20 @@ class Recorder:
         address = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
         reply = self._fault("DATA", address)
         if reply is None or reply == DROP:
-            user = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+            user = (
+                session.auth_data.login.decode()
+                if isinstance(session.auth_data, LoginPassword)
+                else None
+            )
             with self.lock:
                 self.received.append(
-                    Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content),
-                             session.ssl is not None, user)
+                    Received(
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        bytes(envelope.original_content),
+                        session.ssl is not None,
+                        user,
+                    )
                 )
         return reply or "250 2.0.0 OK queued"
 
@@ -159,7 +170,9 @@ class Recorder:
         with self.lock:
             self.logins.append((user, password))
         # handled=False: aiosmtpd itself answers 235 or 535
-        return AuthResult(success=self.auth.get(user) == password, handled=False, auth_data=auth_data)
+        return AuthResult(
+            success=self.auth.get(user) == password, handled=False, auth_data=auth_data
+        )
 
 
 class _FaultySMTP(SMTP):

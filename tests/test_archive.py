@@ -12,10 +12,10 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from dispatch_mail import archive
-from dispatch_mail.archive import ArchiveResult, build_archive
 from dispatch_mail.cli import main
 from dispatch_mail.errors import ContentError, UsageError
+from dispatch_mail.publish import archive
+from dispatch_mail.publish.archive import ArchiveResult, build_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://www.dpdk.org/newsletter/"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatch_mail.audience import (
+from dispatch_mail.delivery.audience import (
     Exclusion,
     Recipient,
     dedupe_key,
@@ -16,7 +16,7 @@ from dispatch_mail.audience import (
     scan_audience,
 )
 from dispatch_mail.errors import UsageError
-from dispatch_mail.manifest import shown_path
+from dispatch_mail.project.loader import shown_path
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "list.csv") -> Path:
@@ -34,7 +34,11 @@ def test_rows_become_recipients_with_every_column(tmp_path):
     audience = read_audience(path)
     assert audience.excluded == []
     assert [r.email for r in audience.recipients] == ["ann@example.com", "bob@example.com"]
-    assert audience.recipients[0].fields == {"email": "ann@example.com", "name": "Ann", "city": "Oslo"}
+    assert audience.recipients[0].fields == {
+        "email": "ann@example.com",
+        "name": "Ann",
+        "city": "Oslo",
+    }
     assert audience.recipients[0].name == "Ann"
     assert audience.recipients[1].name == ""
 
@@ -47,21 +51,24 @@ def test_the_header_may_vary_in_case_and_space_and_carry_a_bom(tmp_path):
 
 def test_each_problem_is_reported_with_file_and_line_and_nothing_else_is_lost(tmp_path):
     content = (
-        "email,name\n"                      # 1
-        "ann@example.com,Ann\n"             # 2
-        "not-an-address,Bad\n"              # 3
-        "bob@Example.COM,Bob\n"             # 4
-        "bob@example.com,Bob again\n"       # 5: same mailbox as line 4 (domain case)
-        "gone@example.com,Gone\n"           # 6: suppressed
+        "email,name\n"  # 1
+        "ann@example.com,Ann\n"  # 2
+        "not-an-address,Bad\n"  # 3
+        "bob@Example.COM,Bob\n"  # 4
+        "bob@example.com,Bob again\n"  # 5: same mailbox as line 4 (domain case)
+        "gone@example.com,Gone\n"  # 6: suppressed
         '"eve@example.com","Eve\r\nBcc: x@y"\n'  # 7-8: header injection in a quoted field
-        ",Nobody\n"                         # 9: no address
-        "carl@example.com,Carl\n"           # 10
-        "dan@example.com\n"                 # 11: short row, still fine
+        ",Nobody\n"  # 9: no address
+        "carl@example.com,Carl\n"  # 10
+        "dan@example.com\n"  # 11: short row, still fine
     )
     path = write(tmp_path, content)
     audience = read_audience(path, suppressed={dedupe_key("GONE@example.com")})
     assert [r.email for r in audience.recipients] == [
-        "ann@example.com", "bob@example.com", "carl@example.com", "dan@example.com",
+        "ann@example.com",
+        "bob@example.com",
+        "carl@example.com",
+        "dan@example.com",
     ]
     reasons = by_line(audience.excluded)
     assert set(reasons) == {3, 5, 6, 7, 9}
@@ -83,7 +90,10 @@ def test_the_domain_is_lowercased_and_the_local_part_kept(tmp_path):
 
 
 def test_a_header_injection_never_reaches_a_recipient(tmp_path):
-    path = write(tmp_path, 'email,name,company\nann@example.com,Ann,"ACME\nBcc: everyone@example.com"\nbob@example.com,Bob,x\n')
+    path = write(
+        tmp_path,
+        'email,name,company\nann@example.com,Ann,"ACME\nBcc: everyone@example.com"\nbob@example.com,Bob,x\n',
+    )
     audience = read_audience(path)
     assert [r.email for r in audience.recipients] == ["bob@example.com"]
     (exclusion,) = audience.excluded
@@ -92,7 +102,12 @@ def test_a_header_injection_never_reaches_a_recipient(tmp_path):
 
 
 def test_nul_and_overlong_fields_are_refused(tmp_path):
-    path = write(tmp_path, "email,name\nann@example.com,A\x00nn\nbob@example.com," + "b" * 501 + "\ncarl@example.com,Carl\n")
+    path = write(
+        tmp_path,
+        "email,name\nann@example.com,A\x00nn\nbob@example.com,"
+        + "b" * 501
+        + "\ncarl@example.com,Carl\n",
+    )
     audience = read_audience(path)
     assert [r.email for r in audience.recipients] == ["carl@example.com"]
     reasons = by_line(audience.excluded)
@@ -101,7 +116,9 @@ def test_nul_and_overlong_fields_are_refused(tmp_path):
 
 def test_invalid_utf8_costs_only_its_own_row(tmp_path):
     rows = [f"r{i}@example.com,Reader {i}\n".encode() for i in range(400)]
-    rows[250] = b"bad@example.com,Caf\xe9 latin-1\n"  # line 252, far past the first read-ahead chunk
+    rows[250] = (
+        b"bad@example.com,Caf\xe9 latin-1\n"  # line 252, far past the first read-ahead chunk
+    )
     path = write(tmp_path, b"email,name\n" + b"".join(rows))
     audience = read_audience(path)
     assert len(audience.recipients) == 399
@@ -119,7 +136,9 @@ def test_invalid_utf8_in_the_header_is_a_usage_error_with_its_line(tmp_path):
 
 def test_a_list_without_an_email_column_is_a_usage_error_with_its_line(tmp_path):
     path = write(tmp_path, "mail,name\nann@example.com,Ann\n")
-    with pytest.raises(UsageError, match=r"list\.csv:1: needs an 'email' column \(found: mail, name\)"):
+    with pytest.raises(
+        UsageError, match=r"list\.csv:1: needs an 'email' column \(found: mail, name\)"
+    ):
         read_audience(path)
 
 
@@ -143,13 +162,23 @@ def test_scanning_streams(tmp_path):
 
 def test_suppression_one_address_a_line(tmp_path):
     path = write(tmp_path, "Gone@Example.com\n\n  other@example.com \n", "suppressed.txt")
-    assert read_suppressed(path) == {dedupe_key("gone@example.com"), dedupe_key("other@example.com")}
+    assert read_suppressed(path) == {
+        dedupe_key("gone@example.com"),
+        dedupe_key("other@example.com"),
+    }
 
 
 def test_suppression_csv_finds_its_email_column_wherever_it_is(tmp_path):
-    path = write(tmp_path, 'date,email,reason\n2026-01-01,gone@example.com,"unsubscribed, by link"\n'
-                           "2026-01-02,Bounced@EXAMPLE.com,bounce\n", "suppressed.csv")
-    assert read_suppressed(path) == {dedupe_key("gone@example.com"), dedupe_key("Bounced@example.com")}
+    path = write(
+        tmp_path,
+        'date,email,reason\n2026-01-01,gone@example.com,"unsubscribed, by link"\n'
+        "2026-01-02,Bounced@EXAMPLE.com,bounce\n",
+        "suppressed.csv",
+    )
+    assert read_suppressed(path) == {
+        dedupe_key("gone@example.com"),
+        dedupe_key("Bounced@example.com"),
+    }
 
 
 def test_suppression_applies_to_every_spelling_of_the_address(tmp_path):

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import ISSUE_YAML, NetworkBlocked
 
-from dispatch_mail.build import OUTPUT_NAMES, build_issue
 from dispatch_mail.cli import main
+from dispatch_mail.publish.build import OUTPUT_NAMES, build_issue
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_ISSUE = """\
@@ -52,16 +52,28 @@ def test_build_writes_the_four_files_and_prints_a_summary(write_project, tmp_pat
     summary = result.stdout.splitlines()
     assert summary[0].startswith("built test: ") and summary[0].endswith(" → out/")
     assert summary[1].startswith("  email.html ") and "email.eml" in summary[1]
-    assert summary[2:] == ["  warning: no preheader: inboxes will show the first words of the email instead"]
+    assert summary[2:] == [
+        "  warning: no preheader: inboxes will show the first words of the email instead"
+    ]
     assert result.stderr == ""
 
 
 def test_the_summary_counts_sections_and_links(write_project):
-    write_project(ISSUE_YAML.replace("Something happened.", "'[One](https://example.org/1) and [two](https://example.org/2).'"))
-    assert run("build", "issues/test", "--out", "out").stdout.splitlines()[0] == "built test: 1 section, 3 links → out/"
+    write_project(
+        ISSUE_YAML.replace(
+            "Something happened.",
+            "'[One](https://example.org/1) and [two](https://example.org/2).'",
+        )
+    )
+    assert (
+        run("build", "issues/test", "--out", "out").stdout.splitlines()[0]
+        == "built test: 1 section, 3 links → out/"
+    )
 
 
-def test_build_without_out_writes_into_the_projects_build_folder(write_project, tmp_path, monkeypatch):
+def test_build_without_out_writes_into_the_projects_build_folder(
+    write_project, tmp_path, monkeypatch
+):
     write_project()
     monkeypatch.chdir(tmp_path / "issues")  # the project is found from a sub-folder too
     result = run("build", "test")
@@ -80,7 +92,10 @@ def test_quiet_prints_only_warnings(write_project):
     result = run("build", "issues/test", "--out", "out", "--quiet")
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "warning: no preheader: inboxes will show the first words of the email instead\n"
+    assert (
+        result.stderr
+        == "warning: no preheader: inboxes will show the first words of the email instead\n"
+    )
 
 
 def test_output_files_get_the_usual_permissions(write_project, tmp_path):
@@ -91,7 +106,9 @@ def test_output_files_get_the_usual_permissions(write_project, tmp_path):
     finally:
         os.umask(umask)
     modes = {name: stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) for name in OUTPUT_NAMES}
-    assert modes == dict.fromkeys(OUTPUT_NAMES, 0o644), "readable like any file the user creates (a web server serves them)"
+    assert modes == dict.fromkeys(OUTPUT_NAMES, 0o644), (
+        "readable like any file the user creates (a web server serves them)"
+    )
 
 
 # ------------------------------------------------------------------ a bad manifest
@@ -107,12 +124,20 @@ def test_a_bad_manifest_exits_1_with_one_line_per_problem(write_project, tmp_pat
 def test_a_failed_build_leaves_earlier_output_untouched(write_project, tmp_path):
     write_project()
     assert run("build", "issues/test", "--out", "out").exit_code == 0
-    before = {name: ((tmp_path / "out" / name).read_bytes(), (tmp_path / "out" / name).stat().st_mtime_ns) for name in OUTPUT_NAMES}
+    before = {
+        name: ((tmp_path / "out" / name).read_bytes(), (tmp_path / "out" / name).stat().st_mtime_ns)
+        for name in OUTPUT_NAMES
+    }
     write_project(BAD_ISSUE)
     assert run("build", "issues/test", "--out", "out").exit_code == 1
-    after = {name: ((tmp_path / "out" / name).read_bytes(), (tmp_path / "out" / name).stat().st_mtime_ns) for name in OUTPUT_NAMES}
+    after = {
+        name: ((tmp_path / "out" / name).read_bytes(), (tmp_path / "out" / name).stat().st_mtime_ns)
+        for name in OUTPUT_NAMES
+    }
     assert after == before
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_NAMES), "no temporary file left behind"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_NAMES), (
+        "no temporary file left behind"
+    )
 
 
 def test_a_render_error_writes_nothing_either(write_project, tmp_path):
@@ -209,7 +234,13 @@ def dispatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("DISPATCH_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "dispatch_mail.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "dispatch_mail.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -249,7 +280,14 @@ def test_the_console_script_runs_too(tmp_path):
     script = Path(sys.executable).with_name("dispatch")
     if not script.exists():
         pytest.skip("the dispatch console script is not installed beside this Python")
-    proc = subprocess.run([str(script), "build", "--all", "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(script), "build", "--all", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
     assert proc.stdout.splitlines()[-1] == "2 built, 0 failed"
 

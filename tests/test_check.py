@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dispatch_mail.check import check_issue, contrast_ratio, used_features, html_facts
 from dispatch_mail.cli import main
+from dispatch_mail.quality.checks import check_issue, contrast_ratio, html_facts, used_features
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = """\
@@ -38,8 +38,12 @@ sections:
 """
 
 
-def make_project(tmp_path: Path, manifest: str = MINIMAL, config_edits: dict[str, str] | None = None,
-                 templates: dict[str, str] | None = None) -> Path:
+def make_project(
+    tmp_path: Path,
+    manifest: str = MINIMAL,
+    config_edits: dict[str, str] | None = None,
+    templates: dict[str, str] | None = None,
+) -> Path:
     """A copy of the repository's dispatch.yaml with edits, one issue, optional template overrides."""
     config = (ROOT / "dispatch.yaml").read_text(encoding="utf-8")
     for old, new in (config_edits or {}).items():
@@ -71,7 +75,9 @@ def test_shipped_issues_have_no_errors_or_warnings(issue):
     report = check_issue(ROOT / issue)
     assert [str(f) for f in report.findings if f.level != "note"] == []
     assert report.stats["html_bytes"] < 102 * 1024
-    assert len(report.stats["sections"]) == len(__import__("dispatch_mail.manifest", fromlist=["load"]).load(ROOT / issue)[1].sections)
+    assert len(report.stats["sections"]) == len(
+        __import__("dispatch_mail.project.loader", fromlist=["load"]).load(ROOT / issue)[1].sections
+    )
 
 
 def test_minimal_project_passes(tmp_path):
@@ -105,8 +111,8 @@ def test_size_over_gmail_clip(tmp_path):
 
 def test_images_without_alt_width_or_https(tmp_path):
     override = theme("footer.mjml.j2").replace(
-        "<p style=\"margin:0;\">{{ ft.postal_address }}</p>",
-        "<p style=\"margin:0;\">{{ ft.postal_address }}</p><img src=\"http://example.org/pixel.gif\">",
+        '<p style="margin:0;">{{ ft.postal_address }}</p>',
+        '<p style="margin:0;">{{ ft.postal_address }}</p><img src="http://example.org/pixel.gif">',
     )
     report = check_issue(make_project(tmp_path, templates={"footer.mjml.j2": override}))
     assert {"image.alt", "image.width", "image.https"} <= codes(report, "error")
@@ -115,8 +121,8 @@ def test_images_without_alt_width_or_https(tmp_path):
 def test_vague_link_text_bare_url_and_doubled_utm(tmp_path):
     manifest = MINIMAL.replace(
         "summary: What happened first.",
-        "summary: \"Details [click here](https://example.org/a), [https://example.org/b](https://example.org/b), "
-        "[tagged](https://example.org/c?utm_source=x&utm_source=y).\"",
+        'summary: "Details [click here](https://example.org/a), [https://example.org/b](https://example.org/b), '
+        '[tagged](https://example.org/c?utm_source=x&utm_source=y)."',
     )
     report = check_issue(make_project(tmp_path, manifest))
     assert "link.text-vague" in codes(report, "warning")
@@ -131,8 +137,15 @@ def test_subject_and_preheader(tmp_path):
     )
     report = check_issue(make_project(tmp_path, manifest))
     assert {"subject.length", "preheader.missing"} <= codes(report, "warning")
-    report = check_issue(make_project(tmp_path / "b", MINIMAL.replace(
-        "preheader: Three releases, one summit and a call for talks this week.", "preheader: Too short")))
+    report = check_issue(
+        make_project(
+            tmp_path / "b",
+            MINIMAL.replace(
+                "preheader: Three releases, one summit and a call for talks this week.",
+                "preheader: Too short",
+            ),
+        )
+    )
     assert "preheader.short" in codes(report, "warning")
 
 
@@ -145,21 +158,39 @@ def test_plaintext_must_carry_every_item(tmp_path):
 
 def test_lang_headings_and_layout_tables(tmp_path):
     main_template = theme("email.mjml.j2").replace('<mjml lang="{{ lang }}" dir="ltr">', "<mjml>")
-    stories = theme("sections/stories.mjml.j2").replace("<h{{ 3 if section.heading else 2 }} ", "<h4 ").replace(
-        "</h{{ 3 if section.heading else 2 }}>", "</h4>")
-    footer = theme("footer.mjml.j2").replace(
-        "<p style=\"margin:0;\">{{ ft.postal_address }}</p>",
-        "<p style=\"margin:0;\">{{ ft.postal_address }}</p><table><tr><td>layout</td></tr></table>",
+    stories = (
+        theme("sections/stories.mjml.j2")
+        .replace("<h{{ 3 if section.heading else 2 }} ", "<h4 ")
+        .replace("</h{{ 3 if section.heading else 2 }}>", "</h4>")
     )
-    report = check_issue(make_project(tmp_path, templates={
-        "email.mjml.j2": main_template, "sections/stories.mjml.j2": stories, "footer.mjml.j2": footer}))
+    footer = theme("footer.mjml.j2").replace(
+        '<p style="margin:0;">{{ ft.postal_address }}</p>',
+        '<p style="margin:0;">{{ ft.postal_address }}</p><table><tr><td>layout</td></tr></table>',
+    )
+    report = check_issue(
+        make_project(
+            tmp_path,
+            templates={
+                "email.mjml.j2": main_template,
+                "sections/stories.mjml.j2": stories,
+                "footer.mjml.j2": footer,
+            },
+        )
+    )
     assert "a11y.lang" in codes(report, "error")
     assert {"a11y.heading-skip", "a11y.table-role"} <= codes(report, "warning")
 
 
 def test_dark_mode_readiness(tmp_path):
-    main_template = theme("email.mjml.j2").replace('<meta name="color-scheme" content="light dark">', "")
-    report = check_issue(make_project(tmp_path, templates={"email.mjml.j2": main_template, "head.css.j2": "code { color: red; }"}))
+    main_template = theme("email.mjml.j2").replace(
+        '<meta name="color-scheme" content="light dark">', ""
+    )
+    report = check_issue(
+        make_project(
+            tmp_path,
+            templates={"email.mjml.j2": main_template, "head.css.j2": "code { color: red; }"},
+        )
+    )
     assert {"dark.meta", "dark.styles"} <= codes(report, "warning")
 
 
@@ -185,14 +216,21 @@ def test_footer_needs_postal_address_unsubscribe_and_one_click(tmp_path):
         templates={"footer.mjml.j2": footer, "footer.txt.j2": text_footer},
     )
     report = check_issue(issue)
-    assert {"footer.postal-address", "footer.postal-address-text", "footer.unsubscribe",
-            "footer.unsubscribe-text", "footer.one-click"} <= codes(report, "error")
+    assert {
+        "footer.postal-address",
+        "footer.postal-address-text",
+        "footer.unsubscribe",
+        "footer.unsubscribe-text",
+        "footer.one-click",
+    } <= codes(report, "error")
 
 
 def test_client_support_from_caniemail_data(tmp_path):
     head_css = theme("head.css.j2") + "\n.x { display: grid; position: absolute; }\n"
     report = check_issue(make_project(tmp_path, templates={"head.css.j2": head_css}))
-    unsupported = [f for f in report.findings if f.code == "clients.unsupported" and f.level == "warning"]
+    unsupported = [
+        f for f in report.findings if f.code == "clients.unsupported" and f.level == "warning"
+    ]
     titles = " ".join(f.message for f in unsupported)
     assert "position" in titles and "grid" in titles.lower()
     assert all(f.where.startswith("https://www.caniemail.com/") for f in unsupported)
@@ -200,15 +238,24 @@ def test_client_support_from_caniemail_data(tmp_path):
 
 
 def test_used_features_reads_properties_at_rules_and_elements():
-    facts = html_facts('<html><head><style>@media (prefers-color-scheme: dark){a{color:red !important}}</style></head>'
-                       '<body><div style="border-radius:4px">x</div></body></html>')
-    assert {"css-border-radius", "css-at-media", "css-at-media-prefers-color-scheme", "css-important",
-            "css-color", "html-div", "html-body"} <= used_features(facts)
+    facts = html_facts(
+        "<html><head><style>@media (prefers-color-scheme: dark){a{color:red !important}}</style></head>"
+        '<body><div style="border-radius:4px">x</div></body></html>'
+    )
+    assert {
+        "css-border-radius",
+        "css-at-media",
+        "css-at-media-prefers-color-scheme",
+        "css-important",
+        "css-color",
+        "html-div",
+        "html-body",
+    } <= used_features(facts)
 
 
 # ------------------------------------------------------------------ --links against a local server
 class _Handler(BaseHTTPRequestHandler):
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         if self.path.startswith("/ok"):
             self.send_response(200)
         elif self.path.startswith("/moved"):
@@ -225,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(404)
         self.end_headers()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path.startswith("/nohead"):
             self.send_response(200)
             self.end_headers()
@@ -255,18 +302,26 @@ def test_links_option_reports_broken_and_slow_links(tmp_path, link_server):
         f"url: {link_server}/ok",
     ).replace(
         "      - Release 2.0 is out.",
-        f"      - \"[Gone]({link_server}/missing), [moved]({link_server}/moved), [no head]({link_server}/nohead), "
-        f"[slow]({link_server}/slow)\"",
+        f'      - "[Gone]({link_server}/missing), [moved]({link_server}/moved), [no head]({link_server}/nohead), '
+        f'[slow]({link_server}/slow)"',
     )
-    config = {"utm:\n  source: dpdk-dispatch": "utm:\n  enabled: false\n  source: dpdk-dispatch",
-              "  links:\n    - label: dpdk.org\n      url: https://www.dpdk.org/\n    - label: Newsletter archive\n      url: https://www.dpdk.org/newsletter/\n": "",
-              "base_url: https://www.dpdk.org/newsletter/": f"base_url: {link_server}/ok/",
-              "preferences_url: https://www.dpdk.org/newsletter/preferences": f"preferences_url: {link_server}/ok/prefs"}
+    config = {
+        "utm:\n  source: dpdk-dispatch": "utm:\n  enabled: false\n  source: dpdk-dispatch",
+        "  links:\n    - label: dpdk.org\n      url: https://www.dpdk.org/\n    - label: Newsletter archive\n      url: https://www.dpdk.org/newsletter/\n": "",
+        "base_url: https://www.dpdk.org/newsletter/": f"base_url: {link_server}/ok/",
+        "preferences_url: https://www.dpdk.org/newsletter/preferences": f"preferences_url: {link_server}/ok/prefs",
+    }
     issue = make_project(tmp_path, manifest, config_edits=config)
     report = check_issue(issue, links=True, link_timeout=0.5)
     by_url = {f.where: f for f in report.findings if f.code.startswith("links.")}
-    assert by_url[f"{link_server}/missing"].code == "links.broken" and "404" in by_url[f"{link_server}/missing"].message
-    assert by_url[f"{link_server}/slow"].code == "links.unreachable" and "timed out" in by_url[f"{link_server}/slow"].message
+    assert (
+        by_url[f"{link_server}/missing"].code == "links.broken"
+        and "404" in by_url[f"{link_server}/missing"].message
+    )
+    assert (
+        by_url[f"{link_server}/slow"].code == "links.unreachable"
+        and "timed out" in by_url[f"{link_server}/slow"].message
+    )
     assert by_url[f"{link_server}/moved"].code == "links.redirect"
     assert f"{link_server}/nohead" not in by_url  # GET after 405 to HEAD answers
     assert f"{link_server}/ok" not in by_url
@@ -274,7 +329,12 @@ def test_links_option_reports_broken_and_slow_links(tmp_path, link_server):
 
 # ------------------------------------------------------------------ the command
 def test_cli_formats_and_exit_codes(tmp_path):
-    issue = make_project(tmp_path, MINIMAL.replace("preheader: Three releases, one summit and a call for talks this week.\n", ""))
+    issue = make_project(
+        tmp_path,
+        MINIMAL.replace(
+            "preheader: Three releases, one summit and a call for talks this week.\n", ""
+        ),
+    )
     runner = CliRunner()
     ok = runner.invoke(main, ["check", str(issue)])
     assert ok.exit_code == 0, ok.output
@@ -285,7 +345,9 @@ def test_cli_formats_and_exit_codes(tmp_path):
     data = json.loads(as_json.output)
     assert data[0]["warnings"] == 1 and data[0]["findings"][0]["code"] == "preheader.missing"
     out = tmp_path / "report.xml"
-    junit = runner.invoke(main, ["check", str(issue), "--format", "junit", "--strict", "--output", str(out)])
+    junit = runner.invoke(
+        main, ["check", str(issue), "--format", "junit", "--strict", "--output", str(out)]
+    )
     assert junit.exit_code == 1
     suite = ET.parse(out).getroot().find("testsuite")
     failures = [tc.get("name") for tc in suite.iter("testcase") if tc.find("failure") is not None]
@@ -296,7 +358,10 @@ def test_cli_check_all_from_project_folder(monkeypatch):
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(main, ["check", "--all"])
     assert result.exit_code == 0, result.output
-    assert "issues/2026-q1/issue.yaml" in result.output and "issues/2025-q4/issue.yaml" in result.output
+    assert (
+        "issues/2026-q1/issue.yaml" in result.output
+        and "issues/2025-q4/issue.yaml" in result.output
+    )
 
 
 def test_cli_check_without_issue_is_a_usage_error():

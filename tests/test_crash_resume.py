@@ -62,8 +62,10 @@ def test_sigkill_mid_send_then_resume_reaches_everyone_with_few_duplicates(proje
     assert len(duplicates) <= CONCURRENCY * crashes
     assert journal_counts(project) == {"sent": N}
     with capsys.disabled():
-        print(f"\n[crash/resume] {crashes} SIGKILLs over {N} recipients: {len(duplicates)} duplicate(s) "
-              f"(bound {CONCURRENCY * crashes}): {sorted(duplicates)}")
+        print(
+            f"\n[crash/resume] {crashes} SIGKILLs over {N} recipients: {len(duplicates)} duplicate(s) "
+            f"(bound {CONCURRENCY * crashes}): {sorted(duplicates)}"
+        )
 
     # a message sent twice carried the same Message-ID both times, so receivers can drop the copy
     for email in duplicates:
@@ -73,7 +75,9 @@ def test_sigkill_mid_send_then_resume_reaches_everyone_with_few_duplicates(proje
 
 def test_uncertain_hold_sets_the_messages_in_flight_aside_and_status_shows_them(project, server):
     server.handler.delay = 0.03  # every connection is in DATA most of the time
-    args = send_args(project, server, project.csv(recipients(300)), "--concurrency", str(CONCURRENCY))
+    args = send_args(
+        project, server, project.csv(recipients(300)), "--concurrency", str(CONCURRENCY)
+    )
     kill_after(project, server, args, 40)
     in_flight = journal_counts(project).get("sending", 0)
     assert 1 <= in_flight <= CONCURRENCY
@@ -87,9 +91,14 @@ def test_uncertain_hold_sets_the_messages_in_flight_aside_and_status_shows_them(
     copies = server.handler.per_recipient()
     assert len(copies) in range(300 - in_flight, 301) and max(copies.values()) == 1
 
-    status = run(["status", str(project.issue_dir), "--journal", str(project.journal)], project.root)
+    status = run(
+        ["status", str(project.issue_dir), "--journal", str(project.journal)], project.root
+    )
     assert status.returncode == 0
-    assert f"{300 - in_flight}/300 sent, 0 pending, 0 failed, {in_flight} held, 0 in flight" in status.stdout
+    assert (
+        f"{300 - in_flight}/300 sent, 0 pending, 0 failed, {in_flight} held, 0 in flight"
+        in status.stdout
+    )
     assert f"{in_flight} interrupted in flight at some point (possible duplicates)" in status.stdout
 
     again = run([*args, "--uncertain", "hold"], project.root)  # holding stays holding

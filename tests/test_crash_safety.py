@@ -25,21 +25,31 @@ import pytest
 from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
 from conftest_send import Project, dispatch_env, invoke, recipients, run, send_args, spawn
 
-from dispatch_mail.journal import STATES, Journal, JournalError
+from dispatch_mail.delivery.journal import STATES, Journal
+from dispatch_mail.errors import JournalError
 
 OUTPUTS = ("email.html", "email.txt", "email.mjml", "email.eml")
 SEED = int(os.environ.get("CRASH_SEED", "7"))
 
 
-def dispatch_limited(args: list[str], cwd: Path, max_file_bytes: int) -> subprocess.CompletedProcess:
+def dispatch_limited(
+    args: list[str], cwd: Path, max_file_bytes: int
+) -> subprocess.CompletedProcess:
     """`dispatch ARGS` in a process that cannot write a file past ``max_file_bytes`` (EFBIG, like a full disk)."""
     boot = (
         "import os, resource, sys\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, {max_file_bytes}))\n"
         "os.execv(sys.executable, [sys.executable, '-m', 'dispatch_mail.cli', *sys.argv[1:]])\n"
     )
-    return subprocess.run([sys.executable, "-c", boot, *args], cwd=cwd, env=dispatch_env(), capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", boot, *args],
+        cwd=cwd,
+        env=dispatch_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -47,7 +57,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def temp_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith((".tmp", ".lock")))
+    return sorted(
+        p.name
+        for p in folder.rglob("*")
+        if p.name.startswith(".") or p.name.endswith((".tmp", ".lock"))
+    )
 
 
 # ------------------------------------------------------------------ builds
@@ -81,7 +95,9 @@ def test_a_build_refused_for_its_content_leaves_the_previous_build_byte_identica
 
 def test_a_build_that_fails_writing_leaves_every_file_whole_and_no_temp_files(built):
     project, out, before = built
-    result = dispatch_limited(["build", str(project.issue_dir)], project.root, limit_between(before))
+    result = dispatch_limited(
+        ["build", str(project.issue_dir)], project.root, limit_between(before)
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "File too large" in result.stderr and "Traceback" not in result.stderr
     assert temp_files(project.root) == [], "the temp file of the write that failed is removed"
@@ -93,7 +109,9 @@ def test_a_build_that_fails_writing_leaves_every_file_whole_and_no_temp_files(bu
 
 def test_a_build_that_fails_writing_leaves_the_previous_build_byte_identical(built):
     project, out, before = built
-    result = dispatch_limited(["build", str(project.issue_dir)], project.root, limit_between(before))
+    result = dispatch_limited(
+        ["build", str(project.issue_dir)], project.root, limit_between(before)
+    )
     assert result.returncode == 1
     assert snapshot(out) == before
 
@@ -101,13 +119,15 @@ def test_a_build_that_fails_writing_leaves_the_previous_build_byte_identical(bui
 def _whole_eml(data: bytes) -> bool:
     msg = email.message_from_bytes(data, policy=email.policy.default)
     parts = [p.get_content_type() for p in msg.walk()]
-    return parts == ["multipart/alternative", "text/plain", "text/html"] and data.rstrip().endswith(b"--")
+    return parts == ["multipart/alternative", "text/plain", "text/html"] and data.rstrip().endswith(
+        b"--"
+    )
 
 
 BUILD_LOOP = """
 import sys
 from pathlib import Path
-from dispatch_mail.build import build_issue
+from dispatch_mail.publish.build import build_issue
 issues = [Path(p) for p in sys.argv[2:]]
 out = Path(sys.argv[1])
 print("ready", flush=True)
@@ -123,17 +143,30 @@ def test_builds_killed_at_random_moments_leave_every_file_whole(tmp_path):
     rng = random.Random(SEED)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a, b = Project(tmp_path / "a"), Project(tmp_path / "b", item="Something **else** entirely, and longer " * 3)
+    a, b = (
+        Project(tmp_path / "a"),
+        Project(tmp_path / "b", item="Something **else** entirely, and longer " * 3),
+    )
     versions = []
     for p in (a, b):
-        assert invoke("build", str(p.issue_dir), "--out", str(tmp_path / f"ref-{p.root.name}")).exit_code == 0
+        assert (
+            invoke(
+                "build", str(p.issue_dir), "--out", str(tmp_path / f"ref-{p.root.name}")
+            ).exit_code
+            == 0
+        )
         versions.append(snapshot(tmp_path / f"ref-{p.root.name}"))
     out = tmp_path / "out"
     leftovers: set[str] = set()
     for _ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", BUILD_LOOP, str(out), str(a.issue_dir), str(b.issue_dir)],
-                                cwd=tmp_path, env=dispatch_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BUILD_LOOP, str(out), str(a.issue_dir), str(b.issue_dir)],
+            cwd=tmp_path,
+            env=dispatch_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline() == "ready\n"
         time.sleep(rng.uniform(0.01, 0.4))
         proc.send_signal(signal.SIGKILL)
@@ -143,15 +176,21 @@ def test_builds_killed_at_random_moments_leave_every_file_whole(tmp_path):
             continue
         for name, data in snapshot(out).items():
             if name.startswith("."):
-                leftovers.add(name)  # a temp file the kill interrupted: never under an output's own name
-                assert name.endswith(".tmp") and name[1:].split(".tmp")[0].rsplit(".", 1)[0] in OUTPUTS, name
+                leftovers.add(
+                    name
+                )  # a temp file the kill interrupted: never under an output's own name
+                assert (
+                    name.endswith(".tmp") and name[1:].split(".tmp")[0].rsplit(".", 1)[0] in OUTPUTS
+                ), name
                 continue
             if name == "email.eml":  # its Date and Message-ID change with each build
                 assert _whole_eml(data), "email.eml is cut short"
             else:
                 assert data in (versions[0][name], versions[1][name]), f"{name} is neither version"
     assert (out / "email.html").exists()
-    print(f"\n[builds] 12 SIGKILLs mid-build: every output whole; {len(leftovers)} temp file(s) left behind by the kills")
+    print(
+        f"\n[builds] 12 SIGKILLs mid-build: every output whole; {len(leftovers)} temp file(s) left behind by the kills"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["eml", "html", "zip", "mbox"])
@@ -162,7 +201,9 @@ def test_an_export_that_fails_writing_leaves_the_previous_export_and_no_temp_fil
     assert invoke("export", str(project.issue_dir), "--format", fmt).exit_code == 0
     previous = target.read_bytes()
     project.change_content("Version B is longer. " * 45)
-    result = dispatch_limited(["export", str(project.issue_dir), "--format", fmt], project.root, len(previous) // 2)
+    result = dispatch_limited(
+        ["export", str(project.issue_dir), "--format", fmt], project.root, len(previous) // 2
+    )
     assert result.returncode == 1 and "File too large" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert target.read_bytes() == previous
@@ -174,10 +215,14 @@ def test_a_dry_run_that_fails_writing_leaves_no_half_written_mbox(project):
     out = project.root / "dry.mbox"
     assert invoke(*send_args(project, None, path, "--dry-run", str(out))).exit_code == 0
     previous = out.read_bytes()
-    result = dispatch_limited(send_args(project, None, path, "--dry-run", str(out)), project.root, len(previous) // 2)
+    result = dispatch_limited(
+        send_args(project, None, path, "--dry-run", str(out)), project.root, len(previous) // 2
+    )
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: cannot write the dry run to ") and line.endswith("dry.mbox: File too large")
+    assert line.startswith("error: cannot write the dry run to ") and line.endswith(
+        "dry.mbox: File too large"
+    )
     assert out.read_bytes() == previous
     assert temp_files(project.root) == []
 
@@ -186,8 +231,8 @@ def test_a_dry_run_that_fails_writing_leaves_no_half_written_mbox(project):
 JOURNAL_LOOP = """
 import random, sys, time
 from pathlib import Path
-from dispatch_mail.audience import Exclusion, Recipient
-from dispatch_mail.journal import Journal
+from dispatch_mail.delivery.audience import Exclusion, Recipient
+from dispatch_mail.delivery.journal import Journal
 
 path, seed, n = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
@@ -230,11 +275,19 @@ def test_the_journal_survives_sigkill_at_any_moment(tmp_path):
     reported: dict[int, str] = {}
     kills = during_add = 0
     for round_ in range(24):
-        proc = subprocess.Popen([sys.executable, "-c", JOURNAL_LOOP, str(path), str(round_), str(n)], cwd=tmp_path,
-                                env=dispatch_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", JOURNAL_LOOP, str(path), str(round_), str(n)],
+            cwd=tmp_path,
+            env=dispatch_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         first = proc.stdout.readline()
         assert first == "adding\n", first + proc.stderr.read()
-        time.sleep(rng.uniform(0, 0.06) if round_ < 4 else rng.uniform(0.05, 0.35))  # the first ones during add()
+        time.sleep(
+            rng.uniform(0, 0.06) if round_ < 4 else rng.uniform(0.05, 0.35)
+        )  # the first ones during add()
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, err
@@ -249,17 +302,24 @@ def test_the_journal_survives_sigkill_at_any_moment(tmp_path):
                 last_touched = int(parts[0])
         found = _check_journal(path, n, reported, last_touched)
         if last_touched is not None:
-            reported[last_touched] = found[last_touched]  # what the kill left it in is now the truth
+            reported[last_touched] = found[
+                last_touched
+            ]  # what the kill left it in is now the truth
     assert during_add >= 1, "no kill landed while the list was being added"
-    print(f"\n[journal] {kills} SIGKILLs ({during_add} during add()): intact every time, "
-          f"{sum(1 for s in reported.values() if s == 'sent')} rows reported sent, all kept")
+    print(
+        f"\n[journal] {kills} SIGKILLs ({during_add} during add()): intact every time, "
+        f"{sum(1 for s in reported.values() if s == 'sent')} rows reported sent, all kept"
+    )
 
 
-def _check_journal(path: Path, n: int, reported: dict[int, str], last_touched: int | None) -> dict[int, str]:
+def _check_journal(
+    path: Path, n: int, reported: dict[int, str], last_touched: int | None
+) -> dict[int, str]:
     with Journal.open(path) as journal:  # raises JournalError if damaged
         assert journal.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         rows = journal.conn.execute(
-            "SELECT id, state, attempts, last_code, sent_at, uncertain FROM recipients").fetchall()
+            "SELECT id, state, attempts, last_code, sent_at, uncertain FROM recipients"
+        ).fetchall()
         excluded = journal.conn.execute("SELECT COUNT(*) FROM exclusions").fetchone()[0]
         counts = journal.counts()
     assert (len(rows), excluded) in ((0, 0), (n, 50)), "add() is all or nothing"
@@ -304,9 +364,9 @@ def _corrupt(kind: str, data: bytes, project: Project) -> bytes:
     if kind == "truncated to one page":
         return data[:4096]
     if kind == "garbage over pages in the middle":
-        return data[:middle] + rng.randbytes(8192) + data[middle + 8192:]
+        return data[:middle] + rng.randbytes(8192) + data[middle + 8192 :]
     if kind == "garbage over a few bytes of a b-tree page header":
-        return data[:middle] + b"\xff" * 12 + data[middle + 12:]
+        return data[:middle] + b"\xff" * 12 + data[middle + 12 :]
     if kind == "not an SQLite file":
         return b"email,state\nr00000@example.com,sent\n" * 100
     if kind == "the application id overwritten":
@@ -315,7 +375,9 @@ def _corrupt(kind: str, data: bytes, project: Project) -> bytes:
         other = project.root / "other.db"
         with sqlite3.connect(other) as conn:
             conn.execute("CREATE TABLE recipients (email TEXT, state TEXT)")
-            conn.executemany("INSERT INTO recipients VALUES (?, 'pending')", [(e,) for e, _ in recipients(300)])
+            conn.executemany(
+                "INSERT INTO recipients VALUES (?, 'pending')", [(e,) for e, _ in recipients(300)]
+            )
         conn.close()
         return other.read_bytes()
     raise AssertionError(kind)
@@ -342,8 +404,12 @@ def test_a_damaged_or_foreign_journal_is_refused_in_one_line(finished, kind):
         result = invoke(*command)
         assert result.exit_code == 1, (kind, result.output)
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and CORRUPTIONS[kind] in lines[0], (kind, lines)
-        assert "refusing" in lines[0] or "schema" in lines[0] or "not a dispatch journal" in lines[0]
+        assert (
+            len(lines) == 1 and lines[0].startswith("error: ") and CORRUPTIONS[kind] in lines[0]
+        ), (kind, lines)
+        assert (
+            "refusing" in lines[0] or "schema" in lines[0] or "not a dispatch journal" in lines[0]
+        )
         assert result.stdout == ""
     assert server.handler.connections == 0, "a bad journal is refused before any connection"
     assert project.journal.read_bytes() == bad, "left exactly as found"
@@ -357,7 +423,9 @@ def test_a_journal_of_another_issue_is_refused(finished, tmp_path):
     result = invoke("send", str(other.root / "issues" / "two"), *args[2:])
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith("error: ") and line.endswith("send.journal: this journal belongs to issue 'one', not 'two'")
+    assert line.startswith("error: ") and line.endswith(
+        "send.journal: this journal belongs to issue 'one', not 'two'"
+    )
     assert server.handler.count() == 0 and project.journal.read_bytes() == good
 
 
@@ -378,8 +446,12 @@ def test_truncated_anywhere_a_journal_is_refused_or_read_exactly(finished, tmp_p
                 read_back += 1
         except JournalError:
             refused += 1
-    assert refused >= len(cuts) - 10  # only a cut inside the free space at the very end can read back whole
-    print(f"\n[journal] {len(cuts)} truncations: {refused} refused, {read_back} read back unchanged, 0 wrong")
+    assert (
+        refused >= len(cuts) - 10
+    )  # only a cut inside the free space at the very end can read back whole
+    print(
+        f"\n[journal] {len(cuts)} truncations: {refused} refused, {read_back} read back unchanged, 0 wrong"
+    )
 
 
 def test_a_journal_killed_mid_send_resumes_from_its_wal(project, server):

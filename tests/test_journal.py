@@ -12,9 +12,10 @@ import pytest
 from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
 from conftest_send import invoke, recipients, send_args
 
-from dispatch_mail.audience import Exclusion, Recipient
+from dispatch_mail.delivery.audience import Exclusion, Recipient
+from dispatch_mail.delivery.journal import APPLICATION_ID, SCHEMA_VERSION, Journal
+from dispatch_mail.errors import JournalError
 from dispatch_mail.errors import UsageError
-from dispatch_mail.journal import APPLICATION_ID, SCHEMA_VERSION, Journal, JournalError
 
 
 def people(*addresses: str) -> list[Recipient]:
@@ -73,7 +74,7 @@ def test_a_damaged_journal_is_refused(tmp_path):
         j.add(people(*(f"r{i}@example.com" for i in range(2000))), "example.org", "one")
         j.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
-    data[4096:len(data) - 4096] = b"\xa5" * (len(data) - 8192)  # keep the header, ruin the pages
+    data[4096 : len(data) - 4096] = b"\xa5" * (len(data) - 8192)  # keep the header, ruin the pages
     path.write_bytes(bytes(data))
     with pytest.raises(JournalError, match="damaged"):
         Journal.open(path)
@@ -118,15 +119,22 @@ def test_adding_keeps_existing_rows_and_their_message_ids(journal):
     journal.mark_sending(first.id)
     journal.mark_sent(first.id, 250, "OK")
     added, excluded = journal.add(
-        [*people("ann@example.com", "bob@example.com", "carl@example.com"), Exclusion("l.csv", 5, "x", "invalid: bad")],
-        "example.org", "one",
+        [
+            *people("ann@example.com", "bob@example.com", "carl@example.com"),
+            Exclusion("l.csv", 5, "x", "invalid: bad"),
+        ],
+        "example.org",
+        "one",
     )
     assert (added, excluded) == (1, 1)
     rows = {r.email: r for r in journal.rows()}
     assert rows["ann@example.com"].state == "sent"
     assert {e: rows[e].message_id for e in ids} == ids
     assert len({r.message_id for r in rows.values()}) == 3
-    assert all(r.message_id.startswith("<one.") and r.message_id.endswith("@example.org>") for r in rows.values())
+    assert all(
+        r.message_id.startswith("<one.") and r.message_id.endswith("@example.org>")
+        for r in rows.values()
+    )
     assert journal.exclusions() == [Exclusion("l.csv", 5, "x", "invalid: bad")]
 
 
@@ -152,21 +160,29 @@ def test_retries_wait_for_their_time_and_failures_keep_the_reply(journal):
     assert journal.next_retry_at() > time.time() + 50
     assert journal.counts() == {"pending": 1, "sending": 0, "sent": 0, "failed": 1, "held": 0}
     (failed,) = journal.rows("failed")
-    assert (failed.email, failed.last_code, failed.last_reply) == ("bob@example.com", 550, "rcpt: 550 no such user")
+    assert (failed.email, failed.last_code, failed.last_reply) == (
+        "bob@example.com",
+        550,
+        "rcpt: 550 no such user",
+    )
 
 
 def test_next_batch_goes_in_id_order_after_a_given_id(journal):
     journal.add(people(*(f"r{i}@example.com" for i in range(10))), "example.org", "one")
     first = journal.next_batch(0, 4)
     assert [r.email for r in first] == [f"r{i}@example.com" for i in range(4)]
-    assert [r.email for r in journal.next_batch(first[-1].id, 100)] == [f"r{i}@example.com" for i in range(4, 10)]
+    assert [r.email for r in journal.next_batch(first[-1].id, 100)] == [
+        f"r{i}@example.com" for i in range(4, 10)
+    ]
 
 
 def test_rows_left_in_flight_are_resent_or_held(tmp_path):
     path = tmp_path / "send.journal"
     with Journal.open(path) as j:
         j.bind("one", "h")
-        j.add(people("ann@example.com", "bob@example.com", "carl@example.com"), "example.org", "one")
+        j.add(
+            people("ann@example.com", "bob@example.com", "carl@example.com"), "example.org", "one"
+        )
         ann, bob, _ = j.rows()
         j.mark_sending(ann.id)
         j.mark_sending(bob.id)
@@ -184,17 +200,25 @@ def test_rows_left_in_flight_are_resent_or_held(tmp_path):
 
 
 def test_someone_suppressed_since_the_send_started_is_not_sent_to(journal):
-    journal.add(people("ann@example.com", "bob@example.com", "carl@example.com"), "example.org", "one")
+    journal.add(
+        people("ann@example.com", "bob@example.com", "carl@example.com"), "example.org", "one"
+    )
     ann = next(journal.rows())
     journal.mark_sending(ann.id)
     journal.mark_sent(ann.id, 250, "OK")
     journal.add(
-        [Exclusion("l.csv", 2, "ann@example.com", "suppressed: unsubscribed or bounced"),
-         Exclusion("l.csv", 3, "bob@example.com", "suppressed: unsubscribed or bounced"),
-         *people("carl@example.com")],
-        "example.org", "one",
+        [
+            Exclusion("l.csv", 2, "ann@example.com", "suppressed: unsubscribed or bounced"),
+            Exclusion("l.csv", 3, "bob@example.com", "suppressed: unsubscribed or bounced"),
+            *people("carl@example.com"),
+        ],
+        "example.org",
+        "one",
     )
-    assert {r.email: r.state for r in journal.rows()} == {"ann@example.com": "sent", "carl@example.com": "pending"}
+    assert {r.email: r.state for r in journal.rows()} == {
+        "ann@example.com": "sent",
+        "carl@example.com": "pending",
+    }
 
 
 # ------------------------------------------------------------------ through the command line
@@ -205,7 +229,9 @@ def test_rows_move_from_pending_through_sending_to_sent(project, server):
     def look(address: str, attempt: int) -> None:
         # the server holds the message but has not answered: the journal must say 'sending'
         with sqlite3.connect(f"file:{project.journal}?mode=ro", uri=True) as conn:
-            seen_at_data[address] = conn.execute("SELECT state FROM recipients WHERE email=?", (address,)).fetchone()[0]
+            seen_at_data[address] = conn.execute(
+                "SELECT state FROM recipients WHERE email=?", (address,)
+            ).fetchone()[0]
         conn.close()
 
     plan_only = [a for a in send_args(project, server, path) if a != "--yes"]
@@ -267,7 +293,10 @@ def test_a_journal_that_is_not_ours_is_a_clear_one_line_error(project, server, k
         project.journal.write_bytes(b"\x00garbage\xff" * 100)
     else:
         project.journal.write_bytes(b"SQLite format 3\x00" + b"\x10\x00\x01\x01" + b"\xff" * 5000)
-    for args in (send_args(project, server, path), ["status", str(project.issue_dir), "--journal", str(project.journal)]):
+    for args in (
+        send_args(project, server, path),
+        ["status", str(project.issue_dir), "--journal", str(project.journal)],
+    ):
         result = invoke(*args)
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith("error: ") and "journal" in result.stderr
@@ -284,7 +313,14 @@ def test_status_reports_counts_and_writes_the_failures(project, server, tmp_path
     assert result.exit_code == 1
 
     out = tmp_path / "failed.csv"
-    status = invoke("status", str(project.issue_dir), "--journal", str(project.journal), "--failures-csv", str(out))
+    status = invoke(
+        "status",
+        str(project.issue_dir),
+        "--journal",
+        str(project.journal),
+        "--failures-csv",
+        str(out),
+    )
     assert status.exit_code == 0, status.output
     assert "4/6 sent, 0 pending, 2 failed" in status.output
     assert "failed: r00001@example.com: rcpt: 550 5.1.1 no such user here" in status.output
@@ -294,7 +330,9 @@ def test_status_reports_counts_and_writes_the_failures(project, server, tmp_path
     assert {r["code"] for r in rows} == {"550"}
     assert all("no such user" in r["reply"] for r in rows)
 
-    as_json = invoke("status", str(project.issue_dir), "--journal", str(project.journal), "--format", "json")
+    as_json = invoke(
+        "status", str(project.issue_dir), "--journal", str(project.journal), "--format", "json"
+    )
     import json
 
     (entry,) = json.loads(as_json.stdout)
@@ -302,9 +340,13 @@ def test_status_reports_counts_and_writes_the_failures(project, server, tmp_path
 
 
 def test_status_finds_the_default_journal_and_lists_exclusions(project, server):
-    (project.root / "lists" / "subscribers.csv").write_text("email,name\nann@example.com,Ann\nbad,Bad\ngone@example.com,G\n")
+    (project.root / "lists" / "subscribers.csv").write_text(
+        "email,name\nann@example.com,Ann\nbad,Bad\ngone@example.com,G\n"
+    )
     (project.root / "lists" / "suppressed.csv").write_text("email\ngone@example.com\n")
-    result = invoke("send", str(project.issue_dir), "--list", "subscribers", "--yes", "-q", *server.cli_args())
+    result = invoke(
+        "send", str(project.issue_dir), "--list", "subscribers", "--yes", "-q", *server.cli_args()
+    )
     assert result.exit_code == 0, result.output
     assert (project.root / "build" / "one" / "send-subscribers.journal").is_file()
     status = invoke("status", str(project.issue_dir), "--excluded")
@@ -323,17 +365,29 @@ def test_status_without_a_journal_is_a_usage_error(project):
 def test_failures_of_every_journal_go_into_one_csv(project, server, tmp_path):
     lists = project.root / "lists"
     (project.root / "dispatch.yaml").write_text(
-        (project.root / "dispatch.yaml").read_text().replace(
-            "lists:\n", "lists:\n  partners:\n    csv: lists/partners.csv\n"))
+        (project.root / "dispatch.yaml")
+        .read_text()
+        .replace("lists:\n", "lists:\n  partners:\n    csv: lists/partners.csv\n")
+    )
     (lists / "subscribers.csv").write_text("email\nann@example.com\nbad1@example.com\n")
     (lists / "partners.csv").write_text("email\nbob@example.com\nbad2@example.com\n")
-    server.handler.fail("RCPT", reply_always("550 5.1.1 unknown", {"bad1@example.com", "bad2@example.com"}))
+    server.handler.fail(
+        "RCPT", reply_always("550 5.1.1 unknown", {"bad1@example.com", "bad2@example.com"})
+    )
     for name in ("subscribers", "partners"):
-        result = invoke("send", str(project.issue_dir), "--list", name, "--yes", "-q", *server.cli_args())
+        result = invoke(
+            "send", str(project.issue_dir), "--list", name, "--yes", "-q", *server.cli_args()
+        )
         assert result.exit_code == 1
     out = tmp_path / "failed.csv"
     status = invoke("status", str(project.issue_dir), "--failures-csv", str(out))
     assert status.exit_code == 0
-    assert "send-partners.journal: 1/2 sent" in status.output and "send-subscribers.journal: 1/2 sent" in status.output
+    assert (
+        "send-partners.journal: 1/2 sent" in status.output
+        and "send-subscribers.journal: 1/2 sent" in status.output
+    )
     with out.open(newline="") as handle:
-        assert sorted(r["email"] for r in csv.DictReader(handle)) == ["bad1@example.com", "bad2@example.com"]
+        assert sorted(r["email"] for r in csv.DictReader(handle)) == [
+            "bad1@example.com",
+            "bad2@example.com",
+        ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ISSUE_YAML, PROJECT_YAML
 
-from dispatch_mail.build import build_issue
+from dispatch_mail.publish.build import build_issue
 
 REPO = Path(__file__).resolve().parent.parent
 STRICT = email.policy.default.clone(raise_on_defect=True)
@@ -71,7 +71,9 @@ def test_the_parts_decode_to_what_was_rendered(tmp_path):
     # line breaks of a text part travel as CRLF
     assert plain.get_content().replace("\r\n", "\n") == result.rendered.text
     # and a text part always ends with one
-    assert html.get_content().replace("\r\n", "\n").rstrip("\n") == result.rendered.html.rstrip("\n")
+    assert html.get_content().replace("\r\n", "\n").rstrip("\n") == result.rendered.html.rstrip(
+        "\n"
+    )
     assert result.rendered.text == (tmp_path / "email.txt").read_text(encoding="utf-8")
 
 
@@ -132,13 +134,17 @@ def test_a_non_ascii_sender_name_is_encoded_and_the_address_is_not(write_project
 
 
 def test_a_sender_name_with_specials_is_quoted(write_project, tmp_path):
-    folder = write_project(config=PROJECT_YAML.replace("name: Test Sender", 'name: \'Test "Q" <News>, Inc.\''))
+    folder = write_project(
+        config=PROJECT_YAML.replace("name: Test Sender", "name: 'Test \"Q\" <News>, Inc.'")
+    )
     sender = parse(build_issue(folder, tmp_path / "out").eml)["From"].addresses[0]
     assert (sender.display_name, sender.addr_spec) == ('Test "Q" <News>, Inc.', "news@example.org")
 
 
 def test_a_non_ascii_body_round_trips(write_project, tmp_path):
-    folder = write_project(ISSUE_YAML.replace("Something happened.", "Ünïcödé ☕ — “quoted” <b>&amp;</b> ½"))
+    folder = write_project(
+        ISSUE_YAML.replace("Something happened.", "Ünïcödé ☕ — “quoted” <b>&amp;</b> ½")
+    )
     result = build_issue(folder, tmp_path / "out")
     plain, html = parse(result.eml).iter_parts()
     assert "Ünïcödé ☕ — “quoted” <b>&amp;</b> ½" in plain.get_content()

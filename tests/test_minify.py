@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from dispatch_mail.manifest import load
+from dispatch_mail.project.loader import load
 from dispatch_mail.render import render_issue
 from dispatch_mail.render.mjml import minify, mjml_to_html
 
@@ -24,7 +24,7 @@ def test_built_issue_keeps_conditionals_and_its_head():
     for marker in ("<!--[if mso | IE]>", "<!--[if !mso]><!-->", "<!--<![endif]-->", "<![endif]-->"):
         assert raw.count(marker) == html.count(marker), marker
     # what a non-Outlook client sees: strip Outlook-only blocks, then no meta or style may be inside a comment
-    visible = re.sub(r"<!--\[if (?!!)[^\]]*\]>.*?<!\[endif\]-->", "", html, flags=re.S)
+    visible = re.sub(r"<!--\[if (?!!)[^\]]*\]>.*?<!\[endif\]-->", "", html, flags=re.DOTALL)
     visible = visible.replace("<!--[if !mso]><!-->", "").replace("<!--<![endif]-->", "")
     assert "<!--" not in visible
     assert '<meta name="viewport"' in visible and "<style" in visible

@@ -11,9 +11,9 @@ import pytest
 from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
 from conftest_send import SECRET, Project, invoke, send_args
 
-from dispatch_mail import campaign
-from dispatch_mail.message import PersonalMessages, list_id
-from dispatch_mail.tokens import verify_token
+from dispatch_mail.delivery import campaign
+from dispatch_mail.mail.eml import PersonalMessages, list_id
+from dispatch_mail.mail.tokens import verify_token
 
 LIST_ID = "Example Weekly <example-weekly.example.org>"
 PEOPLE = [
@@ -47,8 +47,12 @@ def test_one_message_per_recipient_addressed_to_them_alone(sent):
         for header in ("Cc", "Bcc"):
             assert msg[header] is None
     names = {m.recipient: m.message["To"].addresses[0].display_name for m in sent}
-    assert names == {"ann@example.com": "Ann Smith", "bob@example.com": "", "dana@example.com": "Dana Ünal-Øberg",
-                     "Fred.Jones@example.com": 'Fred "the Bold" Jones, Jr.'}
+    assert names == {
+        "ann@example.com": "Ann Smith",
+        "bob@example.com": "",
+        "dana@example.com": "Dana Ünal-Øberg",
+        "Fred.Jones@example.com": 'Fred "the Bold" Jones, Jr.',
+    }
 
 
 def test_every_message_is_multipart_alternative_text_first_html_last(sent):
@@ -66,8 +70,19 @@ def test_message_ids_are_unique_and_single_instance_headers_appear_once(sent):
     assert len(set(ids)) == len(sent)
     assert all(re.fullmatch(r"<one\.[^@<>\s]+@example\.org>", i) for i in ids)
     for received in sent:
-        for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
-                       "List-Unsubscribe-Post", "MIME-Version", "Content-Type", "Reply-To"):
+        for header in (
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "List-Id",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "MIME-Version",
+            "Content-Type",
+            "Reply-To",
+        ):
             assert len(received.message.get_all(header, [])) == 1, header
 
 
@@ -111,14 +126,18 @@ def test_lines_respect_the_mime_limits(sent):
     for received in sent:
         head, body = received.data.split(b"\r\n\r\n", 1)
         assert all(len(line) <= 998 for line in received.data.split(b"\r\n"))
-        assert all(len(line) <= 76 for line in body.split(b"\r\n")), "quoted-printable lines are at most 76"
+        assert all(len(line) <= 76 for line in body.split(b"\r\n")), (
+            "quoted-printable lines are at most 76"
+        )
         assert b"\n" not in received.data.replace(b"\r\n", b"")
         assert head.isascii()
 
 
 def test_the_bodies_decode_exactly_to_the_rendered_issue(project: Project):
     prepared = campaign.prepare(project.issue_dir)
-    data = prepared.messages.render("ann@example.com", {"name": "Ann"}, "<x@example.org>", "Thu, 08 Jan 2026 10:00:00 +0000")
+    data = prepared.messages.render(
+        "ann@example.com", {"name": "Ann"}, "<x@example.org>", "Thu, 08 Jan 2026 10:00:00 +0000"
+    )
     import email
     import email.policy
 
@@ -128,15 +147,22 @@ def test_the_bodies_decode_exactly_to_the_rendered_issue(project: Project):
     plain = render_issue(prepared.project, prepared.issue, personal=False).text
     text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     # the personal copy differs from the web copy only in the merged fields
-    assert text.replace("Hi Ann,", "Hi there,").split("Unsubscribe:")[0] == plain.replace("\r\n", "\n").split("Unsubscribe:")[0]
+    assert (
+        text.replace("Hi Ann,", "Hi there,").split("Unsubscribe:")[0]
+        == plain.replace("\r\n", "\n").split("Unsubscribe:")[0]
+    )
 
 
 def test_a_long_non_ascii_name_is_folded_into_valid_header_lines(project: Project):
     prepared = campaign.prepare(project.issue_dir)
     name = "Žofie Ūrsula Łukasiewicz-Ørsted " * 14  # under the 500-character field limit
-    data = prepared.messages.render("zofie@example.com", {"name": name}, "<x@example.org>", "Thu, 08 Jan 2026 10:00:00 +0000")
+    data = prepared.messages.render(
+        "zofie@example.com", {"name": name}, "<x@example.org>", "Thu, 08 Jan 2026 10:00:00 +0000"
+    )
     head = data.split(b"\r\n\r\n", 1)[0]
-    assert all(len(line) <= 78 or line.startswith(b"List-Unsubscribe:") for line in head.split(b"\r\n"))
+    assert all(
+        len(line) <= 78 or line.startswith(b"List-Unsubscribe:") for line in head.split(b"\r\n")
+    )
     import email
     import email.policy
     from email.header import decode_header, make_header
@@ -144,7 +170,10 @@ def test_a_long_non_ascii_name_is_folded_into_valid_header_lines(project: Projec
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
     # RFC 2047: the blank between adjacent encoded-words is not part of the name. (The stdlib's
     # address parser keeps it, even for the stdlib's own folding, so decode the words themselves.)
-    assert str(make_header(decode_header(msg["To"]))) == f"{' '.join(name.split())} <zofie@example.com>"
+    assert (
+        str(make_header(decode_header(msg["To"])))
+        == f"{' '.join(name.split())} <zofie@example.com>"
+    )
 
 
 def test_without_a_mailto_only_the_https_url_is_offered(project: Project, server: SmtpServer):
@@ -166,8 +195,16 @@ def test_a_non_ascii_subject_is_an_encoded_word(project: Project, server: SmtpSe
 
 
 def test_test_copies_are_marked_and_prefixed(project: Project, server: SmtpServer):
-    result = invoke("send", str(project.issue_dir), "--to", "me@example.com", "--to", "Me@EXAMPLE.com", "--test",
-                    *server.cli_args())
+    result = invoke(
+        "send",
+        str(project.issue_dir),
+        "--to",
+        "me@example.com",
+        "--to",
+        "Me@EXAMPLE.com",
+        "--test",
+        *server.cli_args(),
+    )
     assert result.exit_code == 0, result.output
     assert "test copies: 2 sent" in result.output
     messages = sorted(server.messages, key=lambda m: m.recipient)
@@ -201,9 +238,14 @@ def dkim_key():
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     import base64
 
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
@@ -218,7 +260,9 @@ def dkim_project(project: Project, private: bytes, tmp_path) -> Project:
     return project
 
 
-def test_dkim_signatures_verify_and_cover_the_unsubscribe_headers(project, server, dkim_key, tmp_path):
+def test_dkim_signatures_verify_and_cover_the_unsubscribe_headers(
+    project, server, dkim_key, tmp_path
+):
     import dkim
 
     private, record = dkim_key
@@ -234,20 +278,36 @@ def test_dkim_signatures_verify_and_cover_the_unsubscribe_headers(project, serve
     for received in server.messages:
         assert dkim.verify(received.data, dnsfunc=dns), received.recipient
         signature = received.message["DKIM-Signature"]
-        tags = dict(t.strip().split("=", 1) for t in "".join(str(signature).split()).split(";") if t.strip())
+        tags = dict(
+            t.strip().split("=", 1) for t in "".join(str(signature).split()).split(";") if t.strip()
+        )
         signed = [h.strip().lower() for h in tags["h"].split(":")]
-        assert {"list-unsubscribe", "list-unsubscribe-post", "from", "to", "subject", "message-id", "list-id"} <= set(signed)
+        assert {
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+            "from",
+            "to",
+            "subject",
+            "message-id",
+            "list-id",
+        } <= set(signed)
         assert tags["d"] == "example.org" and tags["s"] == "news2026"
         # a receiver that finds the unsubscribe headers altered must not trust them
-        tampered = received.data.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                                         b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks")
+        tampered = received.data.replace(
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            b"List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks",
+        )
         assert not dkim.verify(tampered, dnsfunc=dns)
     assert set(asked) == {b"news2026._domainkey.example.org."}
 
 
 def test_a_dkim_key_that_is_not_a_key_is_refused_before_sending(project, server, tmp_path):
     pytest.importorskip("dkim")
-    dkim_project(project, b"-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n", tmp_path)
+    dkim_project(
+        project,
+        b"-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n",
+        tmp_path,
+    )
     result = invoke(*send_args(project, server, project.csv(PEOPLE)))
     assert result.exit_code == 2, result.output
     assert "DKIM" in result.stderr and len(result.stderr.strip().splitlines()) == 1

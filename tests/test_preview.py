@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from dispatch_mail.browser.server import PreviewServer, force_color_scheme
 from dispatch_mail.errors import UsageError
-from dispatch_mail.preview import PreviewServer, force_color_scheme
 from dispatch_mail.render.templates import THEME_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,9 @@ def server(issue_dir: Path, logs: list[str]):
         preview.stop()
 
 
-def fetch(server: PreviewServer, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+def fetch(
+    server: PreviewServer, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, str, bytes]:
     """(status, content type, body) of a GET, sent with the path exactly as given."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     try:
@@ -72,7 +74,9 @@ class EventStream:
     def __init__(self, server: PreviewServer, query: str = "") -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         self.conn.request("GET", "/events" + query)
-        self.sock = self.conn.sock  # http.client lets go of it once it sees a response without a length
+        self.sock = (
+            self.conn.sock
+        )  # http.client lets go of it once it sees a response without a length
         self.response = self.conn.getresponse()
         assert self.response.status == 200
         assert self.response.getheader("Content-Type", "").startswith("text/event-stream")
@@ -127,7 +131,11 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def line_of(path: Path, needle: str) -> int:
-    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+    return next(
+        n
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if needle in line
+    )
 
 
 # ---------------------------------------------------------------------------- pages
@@ -138,7 +146,17 @@ def test_pages_answer_with_their_content_types_and_the_issue(server: PreviewServ
     assert (status, ctype) == (200, "text/html; charset=utf-8")
     shell = body.decode("utf-8")
     assert SUBJECT in shell
-    for switch in ("Desktop", "Phone 375", "320", "Light", "Dark", "HTML", "Plaintext", 'href="/email.eml"', "/events"):
+    for switch in (
+        "Desktop",
+        "Phone 375",
+        "320",
+        "Light",
+        "Dark",
+        "HTML",
+        "Plaintext",
+        'href="/email.eml"',
+        "/events",
+    ):
         assert switch in shell
     assert ITEM_TITLE in shell  # the plaintext tab is part of the page
     for external in ('src="http', 'href="http', "<link", "<script src", "url(", "@import"):
@@ -165,7 +183,9 @@ def test_pages_answer_with_their_content_types_and_the_issue(server: PreviewServ
     assert isinstance(report["warnings"], list)
 
 
-def test_the_dark_switch_serves_the_email_with_its_dark_rules_forced_on(server: PreviewServer) -> None:
+def test_the_dark_switch_serves_the_email_with_its_dark_rules_forced_on(
+    server: PreviewServer,
+) -> None:
     original = fetch(server, "/email.html")[2].decode("utf-8")
     assert "(prefers-color-scheme: dark)" in original
     dark = fetch(server, "/email.html?scheme=dark")[2].decode("utf-8")
@@ -248,7 +268,9 @@ def test_other_methods_are_not_served(server: PreviewServer) -> None:
         conn.close()
 
 
-def test_problems_are_escaped_in_the_page(server: PreviewServer, events: EventStream, issue_dir: Path) -> None:
+def test_problems_are_escaped_in_the_page(
+    server: PreviewServer, events: EventStream, issue_dir: Path
+) -> None:
     manifest = issue_dir / "issue.yaml"
     edit(manifest, 'name: "Q1 2026"', 'name: "Q1 2026"\n"<img src=x onerror=alert(1)>": 1')
     events.next_reload()
@@ -262,7 +284,9 @@ def test_problems_are_escaped_in_the_page(server: PreviewServer, events: EventSt
 # ---------------------------------------------------------------------------- live rebuilds
 
 
-def test_a_manifest_edit_rebuilds_and_sends_reload(server: PreviewServer, events: EventStream, issue_dir: Path, logs: list[str]) -> None:
+def test_a_manifest_edit_rebuilds_and_sends_reload(
+    server: PreviewServer, events: EventStream, issue_dir: Path, logs: list[str]
+) -> None:
     edit(issue_dir / "issue.yaml", f'title: "{ITEM_TITLE}"', f'title: "{ITEM_TITLE}, revised"')
     frame = events.next_reload(timeout=5)
     assert json.loads(frame["data"]) == {"build": 2, "ok": True}
@@ -277,13 +301,24 @@ def test_a_manifest_edit_rebuilds_and_sends_reload(server: PreviewServer, events
     [
         # YAML reports a syntax error where the parser gave up, a few lines on: any line will do.
         ('name: "Q1 2026"', 'name: ["Q1 2026"', None, "YAML syntax error"),
-        ('name: "Q1 2026"', 'name: "Q1 2026"\nnmae: "typo"', "nmae:", "nmae: unknown key (did you mean 'name'?)"),
+        (
+            'name: "Q1 2026"',
+            'name: "Q1 2026"\nnmae: "typo"',
+            "nmae:",
+            "nmae: unknown key (did you mean 'name'?)",
+        ),
     ],
     ids=["invalid-yaml", "unknown-key"],
 )
 def test_a_broken_manifest_shows_its_problems_and_a_fix_brings_the_email_back(
-    server: PreviewServer, events: EventStream, issue_dir: Path, logs: list[str],
-    old: str, new: str, marker: str | None, expected: str,
+    server: PreviewServer,
+    events: EventStream,
+    issue_dir: Path,
+    logs: list[str],
+    old: str,
+    new: str,
+    marker: str | None,
+    expected: str,
 ) -> None:
     manifest = issue_dir / "issue.yaml"
     good = manifest.read_text(encoding="utf-8")
@@ -315,10 +350,14 @@ def test_a_broken_manifest_shows_its_problems_and_a_fix_brings_the_email_back(
     assert 'id="frame"' in fetch(server, "/")[2].decode("utf-8")
 
 
-def test_a_new_template_override_rebuilds(server: PreviewServer, events: EventStream, issue_dir: Path) -> None:
+def test_a_new_template_override_rebuilds(
+    server: PreviewServer, events: EventStream, issue_dir: Path
+) -> None:
     # The copy has no templates/ folder yet: the override arrives with the folder.
     footer = (THEME_DIR / "footer.mjml.j2").read_text(encoding="utf-8")
-    overridden = footer.replace("{{ ft.postal_address }}", "{{ ft.postal_address }} · OVERRIDE-MARKER")
+    overridden = footer.replace(
+        "{{ ft.postal_address }}", "{{ ft.postal_address }} · OVERRIDE-MARKER"
+    )
     assert overridden != footer
     templates = issue_dir.parent.parent / "templates"
     templates.mkdir()
@@ -327,13 +366,21 @@ def test_a_new_template_override_rebuilds(server: PreviewServer, events: EventSt
     assert "OVERRIDE-MARKER" in fetch(server, "/email.html")[2].decode("utf-8")
 
 
-def test_dispatch_yaml_is_watched(server: PreviewServer, events: EventStream, issue_dir: Path) -> None:
-    edit(issue_dir.parent.parent / "dispatch.yaml", "organisation: DPDK Project", "organisation: DPDK Projekt")
+def test_dispatch_yaml_is_watched(
+    server: PreviewServer, events: EventStream, issue_dir: Path
+) -> None:
+    edit(
+        issue_dir.parent.parent / "dispatch.yaml",
+        "organisation: DPDK Project",
+        "organisation: DPDK Projekt",
+    )
     events.next_reload()
     assert "DPDK Projekt" in fetch(server, "/email.html")[2].decode("utf-8")
 
 
-def test_a_burst_of_saves_makes_one_rebuild(server: PreviewServer, events: EventStream, issue_dir: Path) -> None:
+def test_a_burst_of_saves_makes_one_rebuild(
+    server: PreviewServer, events: EventStream, issue_dir: Path
+) -> None:
     manifest = issue_dir / "issue.yaml"
     text = manifest.read_text(encoding="utf-8")
     for n in range(8):
@@ -385,7 +432,7 @@ def test_the_dark_switch_turns_the_email_dark_in_chromium(server: PreviewServer)
     Skips without Chromium or playwright, except under CI=true, where it fails
     (the convention of tests/test_screenshot.py).
     """
-    from dispatch_mail.screenshot import browser_unavailable_reason, find_chromium
+    from dispatch_mail.browser.screenshot import browser_unavailable_reason, find_chromium
 
     reason = browser_unavailable_reason()
     if reason:
@@ -398,7 +445,12 @@ def test_the_dark_switch_turns_the_email_dark_in_chromium(server: PreviewServer)
         browser = playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
         try:
             page = browser.new_page(color_scheme="light")
-            page.route("http*://**", lambda route: route.abort() if "127.0.0.1" not in route.request.url else route.continue_())
+            page.route(
+                "http*://**",
+                lambda route: (
+                    route.abort() if "127.0.0.1" not in route.request.url else route.continue_()
+                ),
+            )
             page.goto(server.url + "#scheme=dark")
             email = page.main_frame.child_frames[0]
             email.wait_for_url("**/email.html?scheme=dark")
@@ -424,7 +476,11 @@ def test_dispatch_preview_runs_until_ctrl_c(issue_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dispatch_mail.cli", "preview", "issues/2026-q1", "--port", "0"],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]

@@ -18,14 +18,28 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dispatch_mail.browser.screenshot import browser_unavailable_reason
 from dispatch_mail.cli import main
-from dispatch_mail.screenshot import browser_unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUGS = ["2026-q1", "2025-q4"]  # the repository's issues, newest first as the gallery lists them
 ISSUE_FILES = ["email.html", "email.txt", "email.eml", "email.mjml", "check.txt", "check.json"]
 SHOT_WIDTHS = {"desktop.png": 800, "mobile.png": 375, "dark.png": 600}
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 def copy_project(dest: Path) -> Path:
@@ -79,7 +93,9 @@ class Page(HTMLParser):
             self.articles.append(self._article)
 
     def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        assert self.stack and self.stack[-1] == tag, (
+            f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        )
         self.stack.pop()
         if tag == "article":
             self._article = None
@@ -174,11 +190,20 @@ def test_a_broken_issue_shows_its_errors_and_the_others_are_built(tmp_path):
     (project / "issues" / "2026-q2").mkdir()
     (project / "issues" / "2026-q2" / "issue.yaml").write_text(BROKEN, encoding="utf-8")
     q4 = project / "issues" / "2025-q4" / "issue.yaml"
-    q4.write_text(re.sub(r"(?m)^subject: .*$", lambda _: 'subject: "Q4 <b>bold</b> & \\"quoted\\""',
-                         q4.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    q4.write_text(
+        re.sub(
+            r"(?m)^subject: .*$",
+            lambda _: 'subject: "Q4 <b>bold</b> & \\"quoted\\""',
+            q4.read_text(encoding="utf-8"),
+            count=1,
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "previews"
 
-    result = run_previews(project, out, "--chromium", str(tmp_path / "no-chromium"), env={"CI": None})
+    result = run_previews(
+        project, out, "--chromium", str(tmp_path / "no-chromium"), env={"CI": None}
+    )
 
     assert result.exit_code == 1, result.output
     assert "issues/2026-q2/issue.yaml:4" in result.output
@@ -190,7 +215,7 @@ def test_a_broken_issue_shows_its_errors_and_the_others_are_built(tmp_path):
     assert "failed" in broken["text"] and "issues/2026-q2/issue.yaml:4:1" in broken["text"]
     assert "<script>alert(1)</script>" in broken["text"]  # shown as text ...
     assert "<script>" not in raw and "&lt;script&gt;" in raw  # ... because it was escaped
-    assert "Q4 <b>bold</b> & \"quoted\"" in page.articles[2]["text"] and "<b>bold" not in raw
+    assert 'Q4 <b>bold</b> & "quoted"' in page.articles[2]["text"] and "<b>bold" not in raw
     for slug in SLUGS:  # the others were built, checked and linked
         for name in ISSUE_FILES:
             assert (out / slug / name).is_file()
@@ -211,7 +236,9 @@ def test_a_missing_chromium_fails_the_previews_only_in_ci(tmp_path, ci):
     result = run_previews(project, out, "--chromium", str(tmp_path / "no-chromium"), env={"CI": ci})
 
     assert result.exit_code == (1 if ci else 0), result.output
-    assert f"{'error' if ci else 'note'}: screenshots skipped: Chromium not found at" in result.output
+    assert (
+        f"{'error' if ci else 'note'}: screenshots skipped: Chromium not found at" in result.output
+    )
     raw = (out / "index.html").read_text(encoding="utf-8")
     assert 'id="screenshots-skipped"' in raw
     assert ("fails the build in CI" in raw) == bool(ci)

@@ -19,17 +19,21 @@ from conftest import Page
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from dispatch_mail.build import build_issue
 from dispatch_mail.errors import ContentError
-from dispatch_mail.markup import parse_inline, parse_markdown
+from dispatch_mail.project.markup import parse_inline, parse_markdown
+from dispatch_mail.publish.build import build_issue
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 PROJECT: dict[str, Any] = {
     "name": "Prop News",
     "sender": {"name": "Prop Sender", "address": "news@example.org"},
-    "footer": {"organisation": "Prop Org", "postal_address": "1 Prop Street", "text": "Why you get this",
-               "unsubscribe_url": "https://example.org/u?t={token}"},
+    "footer": {
+        "organisation": "Prop Org",
+        "postal_address": "1 Prop Street",
+        "text": "Why you get this",
+        "unsubscribe_url": "https://example.org/u?t={token}",
+    },
 }
 ISSUE: dict[str, Any] = {
     "subject": "Subject",
@@ -39,9 +43,18 @@ ISSUE: dict[str, Any] = {
     "masthead": {"headline": "Headline", "dek": "Dek"},
     "intro": "Intro",
     "sections": [
-        {"kind": "stories", "heading": "Stories",
-         "items": [{"title": "Title", "url": "https://example.org/s", "summary": "Summary",
-                    "image": {"url": "https://img.example.org/a.png", "alt": "Alt"}}]},
+        {
+            "kind": "stories",
+            "heading": "Stories",
+            "items": [
+                {
+                    "title": "Title",
+                    "url": "https://example.org/s",
+                    "summary": "Summary",
+                    "image": {"url": "https://img.example.org/a.png", "alt": "Alt"},
+                }
+            ],
+        },
         {"kind": "announcements", "heading": "News", "items": ["Announcement"]},
         {"kind": "markdown", "heading": "More", "body": "Body"},
     ],
@@ -62,11 +75,59 @@ FIELDS: list[tuple[str, tuple[Any, ...], str]] = [
     ("project", ("footer", "text"), "text"),
 ]
 MARKUP_TAGS = {"strong", "em", "code", "a", "ul", "ol", "li", "h2", "h3", "blockquote", "p", "br"}
-TRICKY = ["<", ">", "&", '"', "'", "{{", "}}", "{%", "%}", "{#", "]", "[", "*", "**", "_", "`", "\\", "(", ")",
-          "<script>", "</mj-text>", "<![CDATA[", "]]>", "<!--", "-->", "&amp;", "&#0;", "\n", "\r\n", "\t", " ",
-          "\x00", "\x0b", "\x85", "\u2028", "\ufeff", "[a](https://x.org/)", "[b](javascript:x)", "# ", "- ", "> ",
-          "1. ", "é", "☕", "{token}", "=?utf-8?q?x?=", "\xa0"]
-texts = st.one_of(st.text(), st.lists(st.one_of(st.sampled_from(TRICKY), st.text(max_size=3)), max_size=12).map("".join))
+TRICKY = [
+    "<",
+    ">",
+    "&",
+    '"',
+    "'",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{#",
+    "]",
+    "[",
+    "*",
+    "**",
+    "_",
+    "`",
+    "\\",
+    "(",
+    ")",
+    "<script>",
+    "</mj-text>",
+    "<![CDATA[",
+    "]]>",
+    "<!--",
+    "-->",
+    "&amp;",
+    "&#0;",
+    "\n",
+    "\r\n",
+    "\t",
+    " ",
+    "\x00",
+    "\x0b",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "[a](https://x.org/)",
+    "[b](javascript:x)",
+    "# ",
+    "- ",
+    "> ",
+    "1. ",
+    "é",
+    "☕",
+    "{token}",
+    "=?utf-8?q?x?=",
+    "\xa0",
+]
+texts = st.one_of(
+    st.text(),
+    st.lists(st.one_of(st.sampled_from(TRICKY), st.text(max_size=3)), max_size=12).map("".join),
+)
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -139,7 +200,9 @@ def baseline_tags(folder) -> Counter:
 @example(field=FIELDS[4], value="<script>alert(1)</script> & {{ 7*7 }} {% if %}")
 @example(field=FIELDS[0], value="Hi\r\nBcc: victim@example.org")
 @example(field=FIELDS[5], value="</mj-text><mj-raw><script>x</script></mj-raw>")
-@example(field=FIELDS[0], value="<!--")  # minify() takes it for a comment in the aria-label and cuts the email
+@example(
+    field=FIELDS[0], value="<!--"
+)  # minify() takes it for a comment in the aria-label and cuts the email
 def test_any_text_in_a_field_renders_escaped_or_is_refused(folder, baseline_tags, field, value):
     result = render_with(folder, field, value)
     if result is None:
@@ -158,29 +221,82 @@ def test_any_text_in_a_field_renders_escaped_or_is_refused(folder, baseline_tags
 
 @FAST
 @given(field=st.sampled_from(FIELDS), value=texts)
-@example(field=FIELDS[7], value="I \u2764\ufe0f DPDK")  # MRML writes it as "I ❤\u{fe0f} DPDK" in the alt attribute
+@example(
+    field=FIELDS[7], value="I \u2764\ufe0f DPDK"
+)  # MRML writes it as "I ❤\u{fe0f} DPDK" in the alt attribute
 def test_any_text_in_a_field_reaches_the_reader_unchanged(folder, field, value):
     result = render_with(folder, field, value)
     if result is None:
         return
     _, path, kind = field
     if path == ("sender", "name"):
-        sender = BytesParser(policy=email.policy.default).parsebytes(result.eml)["From"].addresses[0]
+        sender = (
+            BytesParser(policy=email.policy.default).parsebytes(result.eml)["From"].addresses[0]
+        )
         # squeezed: the stdlib's address parser puts a space between the encoded-words of a
         # long folded name (RFC 2047 says to drop it; email.header.decode_header does)
         assert squeezed(sender.display_name) == squeezed(value)
         return
     page = Page(result.rendered.html)
-    seen = squeezed("".join(page.data) + " ".join(v or "" for _, attrs in page.tags for v in attrs.values()))
+    seen = squeezed(
+        "".join(page.data) + " ".join(v or "" for _, attrs in page.tags for v in attrs.values())
+    )
     assert squeezed(expected_text(kind, value)) in seen
 
 
 # ------------------------------------------------------------------ any file at all
 BASE = dump(ISSUE).splitlines()
-TOKENS = ["&a ", "*a", "<<: *a", "!!binary ", "!!python/object:os.system ", "? ", ": ", "- ", "{", "}", "[", "]", ",",
-          "'", '"', "\\", "\t", "#", "---", "...", "%YAML 1.1", "~", "null", "yes", "1e400", ".nan", "0x1F", "99999999999999999999",
-          "kind: ", "featured", "stories", "roundup", "items:", "  ", "    - ", "url: javascript:x", "url: https://[x", "\x00",
-          "\xff", "é", "2026-02-30", "width: 100000", "\r", "\ufeff", "|", ">-", "!!", "&b [*b]", "*b"]
+TOKENS = [
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!!binary ",
+    "!!python/object:os.system ",
+    "? ",
+    ": ",
+    "- ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "'",
+    '"',
+    "\\",
+    "\t",
+    "#",
+    "---",
+    "...",
+    "%YAML 1.1",
+    "~",
+    "null",
+    "yes",
+    "1e400",
+    ".nan",
+    "0x1F",
+    "99999999999999999999",
+    "kind: ",
+    "featured",
+    "stories",
+    "roundup",
+    "items:",
+    "  ",
+    "    - ",
+    "url: javascript:x",
+    "url: https://[x",
+    "\x00",
+    "\xff",
+    "é",
+    "2026-02-30",
+    "width: 100000",
+    "\r",
+    "\ufeff",
+    "|",
+    ">-",
+    "!!",
+    "&b [*b]",
+    "*b",
+]
 
 
 @st.composite
@@ -204,7 +320,11 @@ def mangled_manifests(draw) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
-files = st.one_of(st.binary(max_size=400), st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass")), mangled_manifests())
+files = st.one_of(
+    st.binary(max_size=400),
+    st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    mangled_manifests(),
+)
 
 
 @FAST
@@ -213,7 +333,9 @@ files = st.one_of(st.binary(max_size=400), st.text(max_size=400).map(lambda t: t
 @example(content=b"subject: " + b"[" * 50_000 + b"]" * 50_000)
 @example(content=b"- " * 50_000 + b"x")
 @example(content=b"\xef\xbb\xbf\xef\xbb\xbf")
-@example(content=b"subject: x\nsections:\n  - kind: links\n    items:\n      - text: t\n        url: https://[::1\n")
+@example(
+    content=b"subject: x\nsections:\n  - kind: links\n    items:\n      - text: t\n        url: https://[::1\n"
+)
 def test_any_file_as_a_manifest_is_loaded_or_refused_as_content(folder, content):
     write(folder, PROJECT, ISSUE)
     (folder / "issue.yaml").write_bytes(content)

@@ -2,7 +2,7 @@
 
 import time
 
-from dispatch_mail.send import RateLimiter
+from dispatch_mail.delivery.engine import RateLimiter
 
 
 def test_a_throttled_rate_recovers_with_calm_time():

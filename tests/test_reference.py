@@ -14,7 +14,7 @@ def test_committed_references_match_the_model():
 
 
 def test_every_section_kind_and_field_is_documented():
-    from dispatch_mail.model import SECTION_KINDS, walk_dataclass_fields
+    from dispatch_mail.project.issue import SECTION_KINDS, walk_dataclass_fields
 
     text = (ROOT / "docs/manifest.md").read_text(encoding="utf-8")
     for kind, cls in SECTION_KINDS.items():

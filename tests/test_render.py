@@ -18,8 +18,8 @@ import pytest
 import yaml
 from conftest import PROJECT_YAML, Page
 
-from dispatch_mail.build import GMAIL_CLIP_BYTES, BuildResult, build_issue
 from dispatch_mail.errors import ContentError, RenderError
+from dispatch_mail.publish.build import GMAIL_CLIP_BYTES, BuildResult, build_issue
 
 REPO = Path(__file__).resolve().parent.parent
 Q1 = REPO / "issues" / "2026-q1"
@@ -31,7 +31,11 @@ URL_LINE = re.compile(r"\s*(?:\[\d+\] )?(?:https?|mailto):\S+")
 def untracked(url: str) -> str:
     """The URL without utm_* parameters (what the manifest said)."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.startswith("utm_")
+    ]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -41,7 +45,9 @@ def manifest_items(path: Path) -> list[dict]:
     items: list[dict] = []
     for section in data["sections"]:
         if section["kind"] == "featured":
-            items.append({"title": section["title"], "url": section.get("url") or section["action"]["url"]})
+            items.append(
+                {"title": section["title"], "url": section.get("url") or section["action"]["url"]}
+            )
         elif section["kind"] in ("stories", "reading_list", "roundup"):
             items += section.get("items", [])
             for group in section.get("groups", []):
@@ -75,8 +81,16 @@ def test_every_item_title_and_url_of_the_manifest_is_in_the_html(q1, page):
 
 def test_every_outbound_link_carries_the_utm_parameters(q1, page):
     footer = q1.project.footer
-    ours = {q1.project.web_url(q1.issue.slug), footer.preferences_url, footer.unsubscribe_url.replace("{token}", "")}
-    outbound = [a["href"] for a in page.all("a") if a["href"] and a["href"].startswith("http") and a["href"] not in ours]
+    ours = {
+        q1.project.web_url(q1.issue.slug),
+        footer.preferences_url,
+        footer.unsubscribe_url.replace("{token}", ""),
+    }
+    outbound = [
+        a["href"]
+        for a in page.all("a")
+        if a["href"] and a["href"].startswith("http") and a["href"] not in ours
+    ]
     assert len(outbound) >= 20
     for href in outbound:
         query = dict(parse_qsl(urlsplit(href).query))
@@ -123,7 +137,10 @@ def assert_heading_outline(headings: list[tuple[int, str]]) -> None:
 
 
 def test_headings_are_in_order(page):
-    assert page.headings[0] == (1, "Fifteen years in,and the work keeps getting better")  # a <br> between the lines
+    assert page.headings[0] == (
+        1,
+        "Fifteen years in,and the work keeps getting better",
+    )  # a <br> between the lines
     assert_heading_outline(page.headings)
     assert [text for level, text in page.headings if level == 2][:2] == [
         "What to Watch at DPDK Summit 2026: Routers, Offloads, Verification, and Real-World DPDK",
@@ -133,7 +150,11 @@ def test_headings_are_in_order(page):
 
 # ------------------------------------------------------------------ the plaintext part of Q1
 def test_plaintext_lines_fit_in_72_columns_unless_they_are_one_url(q1):
-    long = [line for line in q1.rendered.text.splitlines() if len(line) > 72 and not URL_LINE.fullmatch(line)]
+    long = [
+        line
+        for line in q1.rendered.text.splitlines()
+        if len(line) > 72 and not URL_LINE.fullmatch(line)
+    ]
     assert long == []
 
 
@@ -146,7 +167,9 @@ def test_plaintext_urls_are_never_broken(q1):
     for url in re.findall(r"https?://\S+", text):
         if url.startswith(q1.project.base_url or "-"):
             continue  # the web version, the archive, preferences: ours, untagged
-        assert dict(parse_qsl(urlsplit(url).query)).get("utm_campaign") == "2026-q1", f"cut short: {url}"
+        assert dict(parse_qsl(urlsplit(url).query)).get("utm_campaign") == "2026-q1", (
+            f"cut short: {url}"
+        )
 
 
 def test_plaintext_has_every_item_title_in_manifest_order(q1):
@@ -185,7 +208,11 @@ def test_the_other_issues_have_a_sound_outline(other):
 
 
 def test_the_other_issues_plaintext_fits_in_72_columns(other):
-    long = [line for line in other.rendered.text.splitlines() if len(line) > 72 and not URL_LINE.fullmatch(line)]
+    long = [
+        line
+        for line in other.rendered.text.splitlines()
+        if len(line) > 72 and not URL_LINE.fullmatch(line)
+    ]
     assert long == []
 
 
@@ -219,7 +246,12 @@ FOOTER_OVERRIDE = """\
 
 
 def test_a_template_in_the_projects_folder_overrides_the_theme(write_project):
-    folder = write_project(templates={"footer.mjml.j2": FOOTER_OVERRIDE, "footer.txt.j2": "-- custom text footer of {{ project.name }}\n"})
+    folder = write_project(
+        templates={
+            "footer.mjml.j2": FOOTER_OVERRIDE,
+            "footer.txt.j2": "-- custom text footer of {{ project.name }}\n",
+        }
+    )
     result = build_issue(folder, write=False)
     assert "Custom footer of Test News · Unsubscribe" in Page(result.rendered.html).text
     assert "1 Test Street" not in result.rendered.html, "the theme's footer is gone"
@@ -247,18 +279,26 @@ def test_a_template_syntax_error_names_the_file_and_line(write_project):
     with pytest.raises(RenderError) as caught:
         build_issue(folder, write=False)
     message = str(caught.value)
-    assert message.endswith("footer.mjml.j2:2: template syntax error: Expected an expression, got 'end of statement block'")
+    assert message.endswith(
+        "footer.mjml.j2:2: template syntax error: Expected an expression, got 'end of statement block'"
+    )
 
 
 def test_an_undefined_variable_in_an_override_names_the_file_and_line(write_project):
-    folder = write_project(templates={"footer.mjml.j2": "<mj-section><mj-column><mj-text>\n{{ project.nmae }}\n</mj-text></mj-column></mj-section>\n"})
+    folder = write_project(
+        templates={
+            "footer.mjml.j2": "<mj-section><mj-column><mj-text>\n{{ project.nmae }}\n</mj-text></mj-column></mj-section>\n"
+        }
+    )
     with pytest.raises(RenderError) as caught:
         build_issue(folder, write=False)
     assert re.search(r"footer\.mjml\.j2:2: .*nmae", str(caught.value)), str(caught.value)
 
 
 def test_an_override_that_produces_invalid_mjml_is_a_render_error(write_project):
-    folder = write_project(templates={"footer.mjml.j2": "<mj-section><mj-column><mj-text>unclosed\n"})
+    folder = write_project(
+        templates={"footer.mjml.j2": "<mj-section><mj-column><mj-text>unclosed\n"}
+    )
     with pytest.raises(RenderError, match="the MJML engine rejected the rendered template"):
         build_issue(folder, write=False)
 
@@ -270,33 +310,101 @@ NASTY = """<zz> & "q" 'a' {{ 7*7 }} {% if %}"""
 def nasty_project() -> tuple[str, str]:
     """A project and an issue using every section kind, with NASTY in every text field."""
     n = NASTY
-    image = {"url": "https://img.example.org/a.png?x=1&y='2'", "alt": n, "width": 300, "link": "https://example.org/?a=1&b='2'"}
+    image = {
+        "url": "https://img.example.org/a.png?x=1&y='2'",
+        "alt": n,
+        "width": 300,
+        "link": "https://example.org/?a=1&b='2'",
+    }
     quote = {"text": n, "by": n}
     issue = {
-        "subject": n, "preheader": n, "name": n, "date": "2026-01-08", "greeting": n,
+        "subject": n,
+        "preheader": n,
+        "name": n,
+        "date": "2026-01-08",
+        "greeting": n,
         "masthead": {"eyebrow": n, "headline": f"{n}\n{n}", "dek": n, "image": image},
-        "intro": f"{n}\n\n### {n}\n\n- {n}\n1. {n}\n\n> {n}\n\n[{n}](https://example.org/?q=\"x\"&r=<y>)",
+        "intro": f'{n}\n\n### {n}\n\n- {n}\n1. {n}\n\n> {n}\n\n[{n}](https://example.org/?q="x"&r=<y>)',
         "sections": [
-            {"kind": "featured", "heading": n, "intro": n, "label": n, "meta": n, "title": n, "summary": n, "quote": quote,
-             "body": n, "url": "https://example.org/feat?a=1&b=2", "action": {"label": n, "url": "https://example.org/act"},
-             "image": image, "stat": n},
-            {"kind": "stories", "heading": n, "items": [{"kicker": n, "title": n, "url": "https://example.org/s?a=<b>", "summary": n,
-                                                         "quote": quote, "link_label": n, "image": image}]},
-            {"kind": "reading_list", "heading": n, "intro": n, "items": [{"title": n, "url": "https://example.org/r", "note": n, "via": n}]},
-            {"kind": "roundup", "heading": n, "region": n, "language_note": n, "intro": n,
-             "items": [{"title": n, "url": "https://example.org/ro", "note": n, "orgs": [n, n]}],
-             "groups": [{"heading": n, "items": [{"title": n, "url": "https://example.org/g"}]}]},
+            {
+                "kind": "featured",
+                "heading": n,
+                "intro": n,
+                "label": n,
+                "meta": n,
+                "title": n,
+                "summary": n,
+                "quote": quote,
+                "body": n,
+                "url": "https://example.org/feat?a=1&b=2",
+                "action": {"label": n, "url": "https://example.org/act"},
+                "image": image,
+                "stat": n,
+            },
+            {
+                "kind": "stories",
+                "heading": n,
+                "items": [
+                    {
+                        "kicker": n,
+                        "title": n,
+                        "url": "https://example.org/s?a=<b>",
+                        "summary": n,
+                        "quote": quote,
+                        "link_label": n,
+                        "image": image,
+                    }
+                ],
+            },
+            {
+                "kind": "reading_list",
+                "heading": n,
+                "intro": n,
+                "items": [{"title": n, "url": "https://example.org/r", "note": n, "via": n}],
+            },
+            {
+                "kind": "roundup",
+                "heading": n,
+                "region": n,
+                "language_note": n,
+                "intro": n,
+                "items": [{"title": n, "url": "https://example.org/ro", "note": n, "orgs": [n, n]}],
+                "groups": [{"heading": n, "items": [{"title": n, "url": "https://example.org/g"}]}],
+            },
             {"kind": "announcements", "heading": n, "items": [n, f"[{n}](https://example.org/an)"]},
-            {"kind": "links", "heading": n, "items": [{"title": n, "text": n, "url": "mailto:a@example.org?subject=<x>&body=\"y\"", "label": n}]},
+            {
+                "kind": "links",
+                "heading": n,
+                "items": [
+                    {
+                        "title": n,
+                        "text": n,
+                        "url": 'mailto:a@example.org?subject=<x>&body="y"',
+                        "label": n,
+                    }
+                ],
+            },
             {"kind": "markdown", "heading": n, "body": f"{n}\n\n- {n}"},
-            {"kind": "cta", "heading": n, "intro": n, "text": n, "button": {"label": n, "url": "https://example.org/cta"}},
+            {
+                "kind": "cta",
+                "heading": n,
+                "intro": n,
+                "text": n,
+                "button": {"label": n, "url": "https://example.org/cta"},
+            },
         ],
     }
     project = {
-        "name": n, "base_url": "https://example.org/news/",
+        "name": n,
+        "base_url": "https://example.org/news/",
         "sender": {"name": n, "address": "news@example.org"},
-        "footer": {"organisation": n, "postal_address": n, "text": n, "unsubscribe_url": "https://example.org/u?t={token}&x=<y>",
-                   "links": [{"label": n, "url": "https://example.org/?l=1&m='2'"}]},
+        "footer": {
+            "organisation": n,
+            "postal_address": n,
+            "text": n,
+            "unsubscribe_url": "https://example.org/u?t={token}&x=<y>",
+            "links": [{"label": n, "url": "https://example.org/?l=1&m='2'"}],
+        },
         "brand": {"logo": {"url": "https://img.example.org/logo.png", "alt": n}},
     }
     return _dump(project), _dump(issue)
@@ -322,7 +430,11 @@ def test_hostile_text_in_every_field_renders_escaped(write_project):
     assert "49" not in page.text and "49" not in result.rendered.text
     assert result.rendered.text.count(NASTY) >= 40, "plaintext is not escaped"
     hrefs = {a["href"] for a in page.all("a")}
-    assert {'https://example.org/?q="x"&r=<y>', 'mailto:a@example.org?subject=<x>&body="y"', "https://example.org/s?a=<b>"} <= hrefs
+    assert {
+        'https://example.org/?q="x"&r=<y>',
+        'mailto:a@example.org?subject=<x>&body="y"',
+        "https://example.org/s?a=<b>",
+    } <= hrefs
 
 
 def test_template_syntax_in_the_manifest_is_printed_literally(write_project):
@@ -353,7 +465,13 @@ def test_a_broken_manifest_is_a_content_error_before_rendering(write_project):
 @pytest.mark.parametrize(
     "text",
     ["I ❤️ DPDK", "Cafe\u0301 in NFD", "C:\\dpdk\\build", "zero\u200bwidth", "👩‍💻 at work"],
-    ids=["emoji-variation-selector", "combining-accent", "backslash", "zero-width-space", "emoji-zwj"],
+    ids=[
+        "emoji-variation-selector",
+        "combining-accent",
+        "backslash",
+        "zero-width-space",
+        "emoji-zwj",
+    ],
 )
 def test_attribute_text_survives_the_mjml_engine(write_project, text):
     # MRML writes attribute values with Rust's escape_debug: "❤️" became "❤\u{fe0f}", "\" became "\\"
@@ -404,9 +522,13 @@ def test_comment_markers_in_text_do_not_eat_the_email(write_project, field):
     # css-inline writes "<" unescaped in attribute values; minify() then took "<!--" in an
     # attribute (alt, aria-label) for a comment and cut everything up to the next "-->"
     plain = {"subject": "Subject", "title": "Title", "alt": "Alt"}
-    normal = Page(build_issue(write_project(COMMENT_ISSUE.format(**plain)), write=False).rendered.html)
+    normal = Page(
+        build_issue(write_project(COMMENT_ISSUE.format(**plain)), write=False).rendered.html
+    )
     hostile = {**plain, field: "Before <!-- after"}
-    page = Page(build_issue(write_project(COMMENT_ISSUE.format(**hostile)), write=False).rendered.html)
+    page = Page(
+        build_issue(write_project(COMMENT_ISSUE.format(**hostile)), write=False).rendered.html
+    )
     assert [name for name, _ in page.tags] == [name for name, _ in normal.tags]
     assert "The summary that must reach the reader." in page.text
     assert "The closing paragraph." in page.text

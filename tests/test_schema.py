@@ -12,9 +12,9 @@ import pytest
 from conftest import PROJECT_YAML
 
 from dispatch_mail.errors import ContentError, Problem
-from dispatch_mail.manifest import load
-from dispatch_mail.model import StoriesSection
-from dispatch_mail.schema import MAX_DEPTH, MAX_FILE_BYTES
+from dispatch_mail.project.issue import StoriesSection
+from dispatch_mail.project.loader import load
+from dispatch_mail.project.schema import MAX_DEPTH, MAX_FILE_BYTES
 
 ISSUE = "issues/test/issue.yaml"
 KINDS = "featured, stories, reading_list, roundup, announcements, links, cta, markdown"
@@ -50,7 +50,8 @@ def test_the_minimal_project_loads(write_project):
 
 
 def test_every_field_of_a_story_loads_into_the_model(write_project):
-    folder = write_project(issue_with("""\
+    folder = write_project(
+        issue_with("""\
   - kind: stories
     heading: Stories
     items:
@@ -67,7 +68,8 @@ def test_every_field_of_a_story_loads_into_the_model(write_project):
           alt: A picture
           width: 300
           link: mailto:editors@example.org
-"""))
+""")
+    )
     _, issue = load(folder)
     (section,) = issue.sections
     assert isinstance(section, StoriesSection)
@@ -93,7 +95,9 @@ def test_a_yaml_syntax_error_names_its_line_and_column(write_project):
 
 def test_a_tab_indentation_is_a_syntax_error_where_the_tab_is(write_project):
     folder = write_project("subject: Test issue\nmasthead:\n\theadline: Hello\n")
-    assert problems(folder) == [f"{ISSUE}:3:1: YAML syntax error: found character that cannot start any token"]
+    assert problems(folder) == [
+        f"{ISSUE}:3:1: YAML syntax error: found character that cannot start any token"
+    ]
 
 
 def test_wrong_types_are_all_reported(write_project):
@@ -115,7 +119,8 @@ def test_wrong_types_are_all_reported(write_project):
 
 
 def test_a_number_where_a_number_is_expected(write_project):
-    folder = write_project(issue_with("""\
+    folder = write_project(
+        issue_with("""\
   - kind: stories
     items:
       - title: T
@@ -125,8 +130,11 @@ def test_a_number_where_a_number_is_expected(write_project):
           url: https://img.example.org/a.png
           alt: A
           width: wide
-"""))
-    assert problems(folder) == [f"{ISSUE}:15:18: sections[0].items[0].image.width: expected a whole number, got 'wide'"]
+""")
+    )
+    assert problems(folder) == [
+        f"{ISSUE}:15:18: sections[0].items[0].image.width: expected a whole number, got 'wide'"
+    ]
 
 
 def test_missing_required_fields_are_reported_where_their_mapping_starts(write_project):
@@ -149,17 +157,29 @@ def test_missing_required_fields_are_reported_where_their_mapping_starts(write_p
 
 
 def test_an_unknown_key_gets_a_did_you_mean(write_project):
-    folder = write_project(issue_with("  - kind: announcements\n    items: [News]\n", head="preheadr: Soon\n"))
+    folder = write_project(
+        issue_with("  - kind: announcements\n    items: [News]\n", head="preheadr: Soon\n")
+    )
     assert problems(folder) == [f"{ISSUE}:4:1: preheadr: unknown key (did you mean 'preheader'?)"]
 
 
 def test_an_unknown_key_with_no_close_match_lists_the_known_keys(write_project):
-    folder = write_project(issue_with("  - kind: cta\n    text: Go\n    button:\n      label: Go\n      url: https://example.org/\n      colour: red\n"))
-    assert problems(folder) == [f"{ISSUE}:12:7: sections[0].button.colour: unknown key; known keys: label, url"]
+    folder = write_project(
+        issue_with(
+            "  - kind: cta\n    text: Go\n    button:\n      label: Go\n      url: https://example.org/\n      colour: red\n"
+        )
+    )
+    assert problems(folder) == [
+        f"{ISSUE}:12:7: sections[0].button.colour: unknown key; known keys: label, url"
+    ]
 
 
 def test_an_unknown_section_kind_gets_a_suggestion(write_project):
-    folder = write_project(issue_with("  - kind: anouncements\n    items: [News]\n  - kind: gallery\n    items: [News]\n"))
+    folder = write_project(
+        issue_with(
+            "  - kind: anouncements\n    items: [News]\n  - kind: gallery\n    items: [News]\n"
+        )
+    )
     assert problems(folder) == [
         f"{ISSUE}:7:11: sections[0].kind: unknown section kind 'anouncements' (did you mean 'announcements'?)",
         f"{ISSUE}:9:11: sections[1].kind: unknown section kind 'gallery'; one of: {KINDS}",
@@ -167,7 +187,9 @@ def test_an_unknown_section_kind_gets_a_suggestion(write_project):
 
 
 def test_a_section_kind_that_is_not_a_name(write_project):
-    folder = write_project(issue_with("  - kind: [stories]\n    items: [News]\n  - kind:\n    items: [News]\n"))
+    folder = write_project(
+        issue_with("  - kind: [stories]\n    items: [News]\n  - kind:\n    items: [News]\n")
+    )
     assert problems(folder) == [
         f"{ISSUE}:7:11: sections[0].kind: expected one of: {KINDS}; got a list",
         f"{ISSUE}:9:10: sections[1].kind: expected one of: {KINDS}; got nothing (null)",
@@ -200,16 +222,22 @@ def test_empty_strings_and_empty_values_are_refused(write_project):
 
 @pytest.mark.parametrize(
     "url, scheme",
-    [("javascript:alert(1)", "javascript"), ("JavaScript:alert(1)", "javascript"),
-     ("data:text/html;base64,PHNjcmlwdD4=", "data"), ("ftp://files.example.org/a", "ftp")],
+    [
+        ("javascript:alert(1)", "javascript"),
+        ("JavaScript:alert(1)", "javascript"),
+        ("data:text/html;base64,PHNjcmlwdD4=", "data"),
+        ("ftp://files.example.org/a", "ftp"),
+    ],
 )
 def test_url_fields_accept_only_http_https_and_mailto(write_project, url, scheme):
-    folder = write_project(issue_with(f"""\
+    folder = write_project(
+        issue_with(f"""\
   - kind: links
     items:
       - text: A link
         url: "{url}"
-"""))
+""")
+    )
     assert problems(folder) == [
         f"{ISSUE}:10:14: sections[0].items[0].url: '{scheme}:' links are not allowed (only http, https and mailto)"
     ]
@@ -217,13 +245,19 @@ def test_url_fields_accept_only_http_https_and_mailto(write_project, url, scheme
 
 @pytest.mark.parametrize(
     "url, scheme",
-    [("javascript:alert(1)", "javascript"), ("data:text/html,hi", "data"), ("ftp://files.example.org/a", "ftp")],
+    [
+        ("javascript:alert(1)", "javascript"),
+        ("data:text/html,hi", "data"),
+        ("ftp://files.example.org/a", "ftp"),
+    ],
 )
 def test_inline_markdown_links_accept_only_http_https_and_mailto(write_project, url, scheme):
-    folder = write_project(issue_with(
-        f"  - kind: announcements\n    items:\n      - 'Fine [ok](https://example.org/) and [bad]({url}).'\n",
-        head=f"intro: |\n  Para one.\n\n  - bullet with [evil]({url})\n",
-    ))
+    folder = write_project(
+        issue_with(
+            f"  - kind: announcements\n    items:\n      - 'Fine [ok](https://example.org/) and [bad]({url}).'\n",
+            head=f"intro: |\n  Para one.\n\n  - bullet with [evil]({url})\n",
+        )
+    )
     assert problems(folder) == [
         f"{ISSUE}:4:8: intro: link [evil]: '{scheme}:' links are not allowed (only http, https and mailto)",
         f"{ISSUE}:13:9: sections[0].items[0]: link [bad]: '{scheme}:' links are not allowed (only http, https and mailto)",
@@ -231,11 +265,16 @@ def test_inline_markdown_links_accept_only_http_https_and_mailto(write_project, 
 
 
 def test_mailto_and_http_links_are_fine(write_project):
-    folder = write_project(issue_with(
-        "  - kind: announcements\n    items:\n      - 'Write [to us](mailto:news@example.org) or see [this](http://example.org/).'\n"
-    ))
+    folder = write_project(
+        issue_with(
+            "  - kind: announcements\n    items:\n      - 'Write [to us](mailto:news@example.org) or see [this](http://example.org/).'\n"
+        )
+    )
     _, issue = load(folder)
-    assert [link.url for link in issue.sections[0].items[0].links()] == ["mailto:news@example.org", "http://example.org/"]
+    assert [link.url for link in issue.sections[0].items[0].links()] == [
+        "mailto:news@example.org",
+        "http://example.org/",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -243,32 +282,49 @@ def test_mailto_and_http_links_are_fine(write_project):
     [
         ("http://img.example.org/a.png", "'http:' links are not allowed (only https)"),
         ("data:image/png;base64,iVBORw0KGgo=", "'data:' links are not allowed (only https)"),
-        ("//img.example.org/a.png", "'//img.example.org/a.png' is not an absolute URL (use https://…)"),
+        (
+            "//img.example.org/a.png",
+            "'//img.example.org/a.png' is not an absolute URL (use https://…)",
+        ),
     ],
 )
 def test_image_urls_must_be_https(write_project, url, message):
-    folder = write_project(issue_with(
-        "  - kind: announcements\n    items: [News]\n",
-    ).replace("  headline: Hello\n", f"  headline: Hello\n  image:\n    url: \"{url}\"\n    alt: A picture\n"))
+    folder = write_project(
+        issue_with(
+            "  - kind: announcements\n    items: [News]\n",
+        ).replace(
+            "  headline: Hello\n",
+            f'  headline: Hello\n  image:\n    url: "{url}"\n    alt: A picture\n',
+        )
+    )
     assert problems(folder) == [f"{ISSUE}:7:10: masthead.image.url: {message}"]
 
 
 def test_a_logo_url_in_the_project_file_must_be_https_too(write_project):
-    folder = write_project(config=PROJECT_YAML + "brand:\n  logo:\n    url: http://example.org/logo.png\n    alt: Logo\n")
-    assert problems(folder) == ["dispatch.yaml:11:10: brand.logo.url: 'http:' links are not allowed (only https)"]
+    folder = write_project(
+        config=PROJECT_YAML
+        + "brand:\n  logo:\n    url: http://example.org/logo.png\n    alt: Logo\n"
+    )
+    assert problems(folder) == [
+        "dispatch.yaml:11:10: brand.logo.url: 'http:' links are not allowed (only https)"
+    ]
 
 
 @pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "next tuesday", "26/01/2026"])
 def test_an_invalid_date(write_project, value):
-    folder = write_project(f"subject: S\nname: N\ndate: {value}\nmasthead:\n  headline: H\nsections:\n  - kind: cta\n    text: T\n")
-    assert problems(folder) == [f"{ISSUE}:3:7: date: '{value}' is not a valid date (use YYYY-MM-DD)"]
+    folder = write_project(
+        f"subject: S\nname: N\ndate: {value}\nmasthead:\n  headline: H\nsections:\n  - kind: cta\n    text: T\n"
+    )
+    assert problems(folder) == [
+        f"{ISSUE}:3:7: date: '{value}' is not a valid date (use YYYY-MM-DD)"
+    ]
 
 
 def test_line_breaks_in_header_fields_are_refused_in_both_files(write_project):
     folder = write_project(
-        issue_with("  - kind: cta\n    text: T\n", head='preheader: "Soon\\nBcc: victim@example.org"\n').replace(
-            "subject: Test issue", 'subject: "Hello\\r\\nBcc: victim@example.org"'
-        ),
+        issue_with(
+            "  - kind: cta\n    text: T\n", head='preheader: "Soon\\nBcc: victim@example.org"\n'
+        ).replace("subject: Test issue", 'subject: "Hello\\r\\nBcc: victim@example.org"'),
         config=PROJECT_YAML.replace("name: Test Sender", "name: |\n    Test\n    Sender"),
     )
     header = "must be one line: CR and LF are not allowed in a mail header"
@@ -280,7 +336,11 @@ def test_line_breaks_in_header_fields_are_refused_in_both_files(write_project):
 
 
 def test_a_folded_subject_becomes_one_line(write_project):
-    folder = write_project(issue_with("  - kind: cta\n    text: T\n").replace("subject: Test issue", "subject: >-\n  Test\n  issue"))
+    folder = write_project(
+        issue_with("  - kind: cta\n    text: T\n").replace(
+            "subject: Test issue", "subject: >-\n  Test\n  issue"
+        )
+    )
     assert load(folder)[1].subject == "Test issue"
 
 
@@ -334,16 +394,26 @@ def test_a_billion_laughs_is_refused_without_expanding_it(write_project):
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     folder = write_project("\n".join(lines) + "\n")
     found = problems(folder)
-    aliases = [line for line in found if line.endswith("YAML aliases (*name) are not allowed in dispatch files")]
+    aliases = [
+        line
+        for line in found
+        if line.endswith("YAML aliases (*name) are not allowed in dispatch files")
+    ]
     assert len(aliases) == 9 * 9, "each alias once, where it is written"
-    assert aliases[0] == f"{ISSUE}:2:10: a1[0]: YAML aliases (*name) are not allowed in dispatch files"
-    assert len(found) == 81 + 10 + 5  # and the ten unknown keys, and the five required keys that are missing
+    assert (
+        aliases[0] == f"{ISSUE}:2:10: a1[0]: YAML aliases (*name) are not allowed in dispatch files"
+    )
+    assert (
+        len(found) == 81 + 10 + 5
+    )  # and the ten unknown keys, and the five required keys that are missing
 
 
 def test_too_long_strings_and_too_many_items(write_project):
-    folder = write_project(issue_with(
-        "  - kind: announcements\n    items:\n" + "      - News\n" * 51
-    ).replace("subject: Test issue", "subject: " + "x" * 201).replace("headline: Hello", "headline: " + "y" * 201))
+    folder = write_project(
+        issue_with("  - kind: announcements\n    items:\n" + "      - News\n" * 51)
+        .replace("subject: Test issue", "subject: " + "x" * 201)
+        .replace("headline: Hello", "headline: " + "y" * 201)
+    )
     assert problems(folder) == [
         f"{ISSUE}:1:10: subject: is 201 characters long; at most 200 are allowed",
         f"{ISSUE}:5:13: masthead.headline: is 201 characters long; at most 200 are allowed",
@@ -393,7 +463,11 @@ def test_an_empty_file(write_project, content):
 
 @pytest.mark.parametrize(
     "content, kind",
-    [(b"- subject: Test\n- name: N\n", "a list"), (b"just some text\n", "'just some text'"), (b"---\n~\n", "nothing (null)")],
+    [
+        (b"- subject: Test\n- name: N\n", "a list"),
+        (b"just some text\n", "'just some text'"),
+        (b"---\n~\n", "nothing (null)"),
+    ],
 )
 def test_a_top_level_that_is_not_a_mapping(write_project, content, kind):
     line = 2 if content.startswith(b"---") else 1
@@ -447,10 +521,14 @@ def test_a_manifest_with_three_distinct_errors_gives_three_problems(write_projec
 
 
 def test_problems_carry_structured_fields(write_project):
-    folder = write_project(issue_with("  - kind: cta\n    text: T\n").replace("date: 2026-01-08", "date: soon"))
+    folder = write_project(
+        issue_with("  - kind: cta\n    text: T\n").replace("date: 2026-01-08", "date: soon")
+    )
     with pytest.raises(ContentError) as caught:
         load(folder)
-    assert caught.value.problems == (Problem(ISSUE, 3, 7, "date", "'soon' is not a valid date (use YYYY-MM-DD)"),)
+    assert caught.value.problems == (
+        Problem(ISSUE, 3, 7, "date", "'soon' is not a valid date (use YYYY-MM-DD)"),
+    )
     assert caught.value.exit_code == 1
 
 
@@ -460,7 +538,9 @@ def test_nesting_deeper_than_the_limit_is_refused_before_composing(write_project
     folder = write_project(b"subject: " + b"[" * 100_000 + b"]" * 100_000 + b"\n")
     (found,) = problems(folder)
     # our event scan stops at MAX_DEPTH; PyYAML >= 6.0.4 may stop it first (at its own depth, 1,000)
-    assert found.startswith((f"{ISSUE}:1:{9 + MAX_DEPTH}: subject{'[0]' * (MAX_DEPTH - 1)}: ", f"{ISSUE}:1:1009: "))
+    assert found.startswith(
+        (f"{ISSUE}:1:{9 + MAX_DEPTH}: subject{'[0]' * (MAX_DEPTH - 1)}: ", f"{ISSUE}:1:1009: ")
+    )
     assert found.endswith(f"nested more than {MAX_DEPTH} levels deep")
 
 
@@ -472,7 +552,11 @@ def test_a_nul_character_is_one_located_problem(write_project):
 
 
 def test_control_characters_in_text_are_refused(write_project):
-    folder = write_project(issue_with("  - kind: cta\n    text: T\n").replace("subject: Test issue", 'subject: "Test\\x1b[31m"'))
+    folder = write_project(
+        issue_with("  - kind: cta\n    text: T\n").replace(
+            "subject: Test issue", 'subject: "Test\\x1b[31m"'
+        )
+    )
     assert problems(folder) == [f"{ISSUE}:1:10: subject: contains control characters"]
 
 
@@ -480,17 +564,29 @@ def test_control_characters_in_text_are_refused(write_project):
     "url, message",
     [
         ("https://[bad/", "'https://[bad/' is not a valid URL (Invalid IPv6 URL)"),
-        ("https://example.org:99999/", "'https://example.org:99999/' is not a valid URL (Port out of range 0-65535)"),
+        (
+            "https://example.org:99999/",
+            "'https://example.org:99999/' is not a valid URL (Port out of range 0-65535)",
+        ),
         ("https:///path", "'https:///path' has no host"),
         ("https://exa mple.org/", "URL contains spaces or control characters"),
     ],
 )
 def test_malformed_urls_are_problems_not_crashes(write_project, url, message):
-    folder = write_project(issue_with(f'  - kind: cta\n    text: T\n    button:\n      label: Go\n      url: "{url}"\n'))
+    folder = write_project(
+        issue_with(
+            f'  - kind: cta\n    text: T\n    button:\n      label: Go\n      url: "{url}"\n'
+        )
+    )
     assert problems(folder) == [f"{ISSUE}:11:12: sections[0].button.url: {message}"]
 
 
 def test_complex_keys_and_merges_are_refused(write_project):
-    folder = write_project(issue_with("  - kind: cta\n    text: T\n    <<: {heading: H}\n    ? [a]\n    : b\n"))
+    folder = write_project(
+        issue_with("  - kind: cta\n    text: T\n    <<: {heading: H}\n    ? [a]\n    : b\n")
+    )
     plain = "keys must be plain names (no '<<' merges or complex keys)"
-    assert problems(folder) == [f"{ISSUE}:9:5: sections[0]: {plain}", f"{ISSUE}:10:7: sections[0]: {plain}"]
+    assert problems(folder) == [
+        f"{ISSUE}:9:5: sections[0]: {plain}",
+        f"{ISSUE}:10:7: sections[0]: {plain}",
+    ]

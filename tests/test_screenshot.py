@@ -17,10 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dispatch_mail.build import build_issue
-from dispatch_mail.check import _luminance
-from dispatch_mail.cli import main
-from dispatch_mail.screenshot import (
+from dispatch_mail.browser.screenshot import (
     LAYOUT_WIDTHS,
     MIN_CONTRAST,
     SHOTS,
@@ -33,6 +30,9 @@ from dispatch_mail.screenshot import (
     require_chromium,
     take_screenshots,
 )
+from dispatch_mail.cli import main
+from dispatch_mail.publish.build import build_issue
+from dispatch_mail.quality.checks import _luminance
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUES = ["issues/2026-q1", "examples/all-sections"]
@@ -83,7 +83,9 @@ def test_no_horizontal_scrolling_on_phones(layout):
 
 def test_every_image_has_alt_text(layout, issue_html):
     images = layout["images"]
-    assert images["count"] == issue_html.count("<img"), "the browser saw a different number of images than the HTML has"
+    assert images["count"] == issue_html.count("<img"), (
+        "the browser saw a different number of images than the HTML has"
+    )
     assert images["count"] >= 1  # the logo, at least: the check is not vacuous
     assert images["missing_alt"] == []
     assert images["empty_alt"] == [], "the theme has no decorative images: every one needs words"
@@ -96,8 +98,12 @@ def test_dark_mode_text_is_readable(layout):
     # Dark mode really applied: the text sits on a dark background and is lighter than it.
     worst = dark["worst"][0]
     assert _luminance(worst["background"]) < 0.1 < _luminance(worst["color"]), worst
-    assert dark["min_ratio"] >= MIN_CONTRAST, f"dark-mode text below {MIN_CONTRAST}:1: {dark['worst']}"
-    assert layout["contrast"]["light"]["min_ratio"] >= MIN_CONTRAST, layout["contrast"]["light"]["worst"]
+    assert dark["min_ratio"] >= MIN_CONTRAST, (
+        f"dark-mode text below {MIN_CONTRAST}:1: {dark['worst']}"
+    )
+    assert layout["contrast"]["light"]["min_ratio"] >= MIN_CONTRAST, layout["contrast"]["light"][
+        "worst"
+    ]
     assert layout["ok"]
 
 
@@ -111,9 +117,13 @@ def test_screenshots_are_pngs_of_the_expected_widths(chromium, issue_html, tmp_p
         path = written[name]
         assert path == out / f"{name}.png" and path.is_file()
         png_width, png_height = png_size(path)
-        assert png_width == width, f"{name}.png is {png_width} px wide (sideways overflow?), expected {width}"
+        assert png_width == width, (
+            f"{name}.png is {png_width} px wide (sideways overflow?), expected {width}"
+        )
         assert png_height > 1000, f"{name}.png is not a full-page screenshot ({png_height} px tall)"
-    assert sorted(p.name for p in out.iterdir()) == ["dark.png", "desktop.png", "mobile.png"], "temporary files left behind"
+    assert sorted(p.name for p in out.iterdir()) == ["dark.png", "desktop.png", "mobile.png"], (
+        "temporary files left behind"
+    )
 
 
 # --------------------------------------------------------------------------- the measurements catch problems
@@ -196,8 +206,17 @@ def test_missing_chromium_is_a_usage_error_with_a_clear_message(tmp_path):
         require_chromium(tmp_path / "no-chromium")
     assert caught.value.exit_code == 2
     assert "no-chromium" in str(caught.value) and "never downloads a browser" in str(caught.value)
-    result = CliRunner().invoke(main, ["screenshot", str(ROOT / "examples/minimal"), "--out", str(tmp_path),
-                                       "--chromium", str(tmp_path / "no-chromium")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "screenshot",
+            str(ROOT / "examples/minimal"),
+            "--out",
+            str(tmp_path),
+            "--chromium",
+            str(tmp_path / "no-chromium"),
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "Chromium not found at" in result.output
     assert list(tmp_path.iterdir()) == []
@@ -212,15 +231,28 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-
 def test_a_chromium_that_will_not_start_says_what_it_printed(tmp_path):
     if importlib.util.find_spec("playwright") is None:
         browser_missing("the playwright package is not installed")
     fake = tmp_path / "broken-chromium"
-    fake.write_text("#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 127\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 127\n"
+    )
     fake.chmod(0o755)
-    result = CliRunner().invoke(main, ["screenshot", str(ROOT / "examples/minimal"), "--out", str(tmp_path / "shots"),
-                                       "--chromium", str(fake)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "screenshot",
+            str(ROOT / "examples/minimal"),
+            "--out",
+            str(tmp_path / "shots"),
+            "--chromium",
+            str(fake),
+        ],
+    )
     assert result.exit_code == 2, result.output
-    assert f"Chromium at {fake} did not start: exit code 127; error while loading shared libraries" in result.output
+    assert (
+        f"Chromium at {fake} did not start: exit code 127; error while loading shared libraries"
+        in result.output
+    )
     assert not (tmp_path / "shots").exists()

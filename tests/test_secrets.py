@@ -53,11 +53,19 @@ def secrets_(tmp_path_factory) -> Secrets:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption())
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     body_lines = [line for line in pem.splitlines() if line and not line.startswith(b"-----")]
     needles = {
         "SMTP password": PASSWORD.encode(),
@@ -83,11 +91,18 @@ def _cert_files(folder: Path, names: list[str]) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    alt = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n) for n in names]
+    alt = [
+        x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() else x509.DNSName(n)
+        for n in names
+    ]
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .sign(key, hashes.SHA256())
@@ -95,8 +110,13 @@ def _cert_files(folder: Path, names: list[str]) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = folder / "self-signed.pem", folder / "self-signed.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -113,19 +133,31 @@ def self_signed(tmp_path_factory) -> tuple[Path, ssl.SSLContext]:
 class Scenario:
     project: Project
     key_file: Path
-    outputs: list[tuple[str, int, str, str]] = field(default_factory=list)  # (what, status, stdout, stderr)
-    snapshots: dict[str, bytes] = field(default_factory=dict)  # files caught mid-send (journal -wal, -shm)
+    outputs: list[tuple[str, int, str, str]] = field(
+        default_factory=list
+    )  # (what, status, stdout, stderr)
+    snapshots: dict[str, bytes] = field(
+        default_factory=dict
+    )  # files caught mid-send (journal -wal, -shm)
     received: list[bytes] = field(default_factory=list)  # every message a server accepted
     auth_attempts: list[tuple[bool, str]] = field(default_factory=list)
 
     def env(self, password: str = PASSWORD) -> dict[str, str]:
-        return {"DISPATCH_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET, "DISPATCH_SMTP_USER": USER,
-                "DISPATCH_SMTP_PASSWORD": password, "DISPATCH_DKIM_KEY_FILE": str(self.key_file)}
+        return {
+            "DISPATCH_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+            "DISPATCH_SMTP_USER": USER,
+            "DISPATCH_SMTP_PASSWORD": password,
+            "DISPATCH_DKIM_KEY_FILE": str(self.key_file),
+        }
 
-    def run(self, what: str, args: list[str], expect: int, password: str = PASSWORD) -> tuple[str, str]:
+    def run(
+        self, what: str, args: list[str], expect: int, password: str = PASSWORD
+    ) -> tuple[str, str]:
         done = run(args, self.project.root, **self.env(password))
         self.outputs.append((what, done.returncode, done.stdout, done.stderr))
-        assert done.returncode == expect, f"{what}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == expect, (
+            f"{what}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
         assert "Traceback" not in done.stderr, done.stderr
         return done.stdout, done.stderr
 
@@ -140,7 +172,9 @@ def scenario(tmp_path_factory, secrets_, ca, cafile, self_signed) -> Scenario:
     root.mkdir()
     project = Project(root, extra=DKIM_YAML)
     (root / "lists" / "subscribers.csv").write_text(
-        "email,name\n" + "".join(f"{e},{n}\n" for e, n in recipients(20)) + "not-an-address,Bad\n", encoding="utf-8")
+        "email,name\n" + "".join(f"{e},{n}\n" for e, n in recipients(20)) + "not-an-address,Bad\n",
+        encoding="utf-8",
+    )
     (root / "lists" / "suppressed.csv").write_text("email\nr00019@example.com\n", encoding="utf-8")
     s = Scenario(project, key_file)
     issue = str(project.issue_dir)
@@ -159,16 +193,44 @@ def scenario(tmp_path_factory, secrets_, ca, cafile, self_signed) -> Scenario:
         journal = root / "build" / "one" / "send-subscribers.journal"
         s.run("status", ["status", issue], 0)
         s.run("status json", ["status", issue, "--format", "json", "--excluded"], 0)
-        s.run("status csv", ["status", issue, "--failures-csv", str(root / "build" / "failures.csv")], 0)
+        s.run(
+            "status csv",
+            ["status", issue, "--failures-csv", str(root / "build" / "failures.csv")],
+            0,
+        )
         s.run("status --journal", ["status", issue, "--journal", str(journal), "--excluded"], 0)
-        s.run("bad password", ["send", issue, "--list", "subscribers", "--yes", "--journal",
-                               str(root / "build" / "other.journal"), *relay, *tls], 1, password="wrong-" + PASSWORD)
+        s.run(
+            "bad password",
+            [
+                "send",
+                issue,
+                "--list",
+                "subscribers",
+                "--yes",
+                "--journal",
+                str(root / "build" / "other.journal"),
+                *relay,
+                *tls,
+            ],
+            1,
+            password="wrong-" + PASSWORD,
+        )
 
         # a SIGKILL mid-send: the journal's -wal and -shm are caught as a crash leaves them
         good.handler.delay = 0.02
         big = project.csv(recipients(200, start=100), name="lists/big.csv")
-        args = ["send", issue, "--list", str(big), "--yes", "--journal", str(root / "build" / "big.journal"),
-                *relay, *tls, "-q"]
+        args = [
+            "send",
+            issue,
+            "--list",
+            str(big),
+            "--yes",
+            "--journal",
+            str(root / "build" / "big.journal"),
+            *relay,
+            *tls,
+            "-q",
+        ]
         proc = spawn(args, root, **s.env())
         assert good.handler.wait_for(len(good.messages) + 30, timeout=60)
         proc.send_signal(signal.SIGKILL)
@@ -182,18 +244,32 @@ def scenario(tmp_path_factory, secrets_, ca, cafile, self_signed) -> Scenario:
         s.auth_attempts += good.handler.auth_attempts
 
     out = tmp / "out"
-    s.run("dry run mbox", ["send", issue, "--list", "subscribers", "--dry-run", str(root / "build" / "dry.mbox")], 0)
-    s.run("dry run folder", ["send", issue, "--list", "subscribers", "--dry-run", str(root / "build" / "dry")], 0)
+    s.run(
+        "dry run mbox",
+        ["send", issue, "--list", "subscribers", "--dry-run", str(root / "build" / "dry.mbox")],
+        0,
+    )
+    s.run(
+        "dry run folder",
+        ["send", issue, "--list", "subscribers", "--dry-run", str(root / "build" / "dry")],
+        0,
+    )
     s.run("dry run tests", ["send", issue, "--test", "--dry-run", str(out / "test.mbox")], 0)
     s.run("build", ["build", issue], 0)
     for fmt in ("eml", "mbox", "zip", "html"):
         s.run(f"export {fmt}", ["export", issue, "--format", fmt], 0)
 
-    _, context = self_signed  # verification is on by default: a certificate nobody vouches for is refused
+    _, context = (
+        self_signed  # verification is on by default: a certificate nobody vouches for is refused
+    )
     with SmtpServer(Recorder(), starttls=context) as stranger:
         s.run("self-signed", ["send", issue, "--to", "me@example.com", *stranger.cli_args()], 1)
     with SmtpServer(Recorder(), implicit_tls=context) as stranger:
-        s.run("self-signed, implicit TLS", ["send", issue, "--to", "me@example.com", *stranger.cli_args()], 1)
+        s.run(
+            "self-signed, implicit TLS",
+            ["send", issue, "--to", "me@example.com", *stranger.cli_args()],
+            1,
+        )
     return s
 
 
@@ -208,24 +284,40 @@ def test_nothing_printed_shows_a_secret(scenario, secrets_):
 
 def test_no_file_written_holds_a_secret(scenario, secrets_):
     root = scenario.project.root
-    files = [p for p in root.rglob("*") if p.is_file()] + [p for p in (root.parent / "out").rglob("*") if p.is_file()]
+    files = [p for p in root.rglob("*") if p.is_file()] + [
+        p for p in (root.parent / "out").rglob("*") if p.is_file()
+    ]
     names = {p.name for p in files}
-    assert {"send-subscribers.journal", "failures.csv", "dry.mbox", "email.eml", "export.zip"} <= names, names
+    assert {
+        "send-subscribers.journal",
+        "failures.csv",
+        "dry.mbox",
+        "email.eml",
+        "export.zip",
+    } <= names, names
     assert len(list((root / "build" / "dry").glob("*.eml"))) == 19
     for path in files:
         assert secrets_.found_in(path.read_bytes()) == [], path
-    for name, data in scenario.snapshots.items():  # the journal, its -wal and -shm as a SIGKILL left them
+    for (
+        name,
+        data,
+    ) in scenario.snapshots.items():  # the journal, its -wal and -shm as a SIGKILL left them
         assert secrets_.found_in(data) == [], name
     import zipfile
 
-    with zipfile.ZipFile(root / "build" / "one" / "export.zip") as archive:  # compressed: look inside too
+    with zipfile.ZipFile(
+        root / "build" / "one" / "export.zip"
+    ) as archive:  # compressed: look inside too
         for member in archive.namelist():
             assert secrets_.found_in(archive.read(member)) == [], member
 
 
 def test_messages_sent_are_signed_with_the_key_but_carry_none_of_the_secrets(scenario, secrets_):
     assert len(scenario.received) >= 2 + 17 + 200
-    dns = {f"{SELECTOR}._domainkey.example.org.".encode(): b"v=DKIM1; k=rsa; p=" + secrets_.public_der_b64}
+    dns = {
+        f"{SELECTOR}._domainkey.example.org.".encode(): b"v=DKIM1; k=rsa; p="
+        + secrets_.public_der_b64
+    }
     for data in scenario.received:
         assert secrets_.found_in(data) == []
         assert data.startswith(b"DKIM-Signature:")
@@ -252,8 +344,8 @@ def test_library_errors_and_reprs_hold_no_secret(scenario, secrets_, ca, cafile,
     """What a Python caller sees: the exception raised, and the reprs of the objects it holds."""
     import asyncio
 
-    from dispatch_mail import campaign
-    from dispatch_mail.send import SendOptions
+    from dispatch_mail.delivery import campaign
+    from dispatch_mail.delivery.engine import SendOptions
 
     for name, value in scenario.env(password="wrong-" + PASSWORD).items():
         monkeypatch.setenv(name, value)
@@ -261,13 +353,25 @@ def test_library_errors_and_reprs_hold_no_secret(scenario, secrets_, ca, cafile,
     recorder.auth = {USER: PASSWORD}
     with SmtpServer(recorder, starttls=server_context(ca)) as server:
         prepared = campaign.prepare(scenario.project.issue_dir)
-        settings, _ = campaign.smtp_settings(prepared.project, None, server.host, server.port, "starttls",
-                                             cafile=str(cafile))
-        journal, plan = campaign.open_send(prepared, "subscribers", journal_path=scenario.project.root / "lib.journal")
+        settings, _ = campaign.smtp_settings(
+            prepared.project, None, server.host, server.port, "starttls", cafile=str(cafile)
+        )
+        journal, plan = campaign.open_send(
+            prepared, "subscribers", journal_path=scenario.project.root / "lib.journal"
+        )
         with journal, pytest.raises(DispatchError) as caught:
-            asyncio.run(campaign.run_send(journal, prepared, settings, SendOptions(retry_base=0.01)))
-    texts = [str(caught.value), repr(caught.value), repr(settings), str(settings), repr(prepared),
-             repr(prepared.messages.dkim), plan.describe()]
+            asyncio.run(
+                campaign.run_send(journal, prepared, settings, SendOptions(retry_base=0.01))
+            )
+    texts = [
+        str(caught.value),
+        repr(caught.value),
+        repr(settings),
+        str(settings),
+        repr(prepared),
+        repr(prepared.messages.dkim),
+        plan.describe(),
+    ]
     assert "refused our login" in texts[0]
     for text in texts:
         assert secrets_.found_in(text) == [], text
@@ -279,13 +383,19 @@ def test_a_self_signed_certificate_is_refused_with_a_clear_message(scenario):
     for what in ("self-signed", "self-signed, implicit TLS"):
         err = next(e for w, _, _, e in scenario.outputs if w == what)
         first = err.splitlines()[0]
-        assert first.startswith("error: TLS with 127.0.0.1:") and "certificate verify failed: self-signed certificate" in first
+        assert (
+            first.startswith("error: TLS with 127.0.0.1:")
+            and "certificate verify failed: self-signed certificate" in first
+        )
 
 
 def test_the_same_certificate_is_accepted_when_the_user_trusts_it(project, self_signed):
     cert, context = self_signed
     with SmtpServer(Recorder(), starttls=context) as server:
-        result = run(send_args(project, server, project.csv(recipients(3)), "--cafile", str(cert)), project.root)
+        result = run(
+            send_args(project, server, project.csv(recipients(3)), "--cafile", str(cert)),
+            project.root,
+        )
         assert result.returncode == 0, result.stderr
         assert len(server.messages) == 3 and all(m.tls for m in server.messages)
 
@@ -294,9 +404,15 @@ def test_a_certificate_for_another_name_is_refused_even_from_a_trusted_ca(projec
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("mail.example.net").configure_cert(context)
     with SmtpServer(Recorder(), starttls=context) as server:
-        result = run(send_args(project, server, project.csv(recipients(3)), "--cafile", str(cafile)), project.root)
+        result = run(
+            send_args(project, server, project.csv(recipients(3)), "--cafile", str(cafile)),
+            project.root,
+        )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: TLS with 127.0.0.1:") and "mismatch" in result.stderr.splitlines()[0]
+    assert (
+        result.stderr.startswith("error: TLS with 127.0.0.1:")
+        and "mismatch" in result.stderr.splitlines()[0]
+    )
     assert server.messages == []
 
 
@@ -311,10 +427,16 @@ def plaintext_auth_server():
 
 
 @pytest.mark.parametrize("extra", [[], ["--insecure"]])
-def test_no_password_over_plaintext_even_when_asked_and_offered(project, plaintext_auth_server, extra):
+def test_no_password_over_plaintext_even_when_asked_and_offered(
+    project, plaintext_auth_server, extra
+):
     server = plaintext_auth_server
-    result = run(send_args(project, server, project.csv(recipients(3)), *extra), project.root,
-                 DISPATCH_SMTP_USER=USER, DISPATCH_SMTP_PASSWORD=PASSWORD)
+    result = run(
+        send_args(project, server, project.csv(recipients(3)), *extra),
+        project.root,
+        DISPATCH_SMTP_USER=USER,
+        DISPATCH_SMTP_PASSWORD=PASSWORD,
+    )
     assert result.returncode == 2 and "refusing to send a password over plaintext" in result.stderr
     assert server.handler.connections == 0 and server.handler.auth_attempts == []
     assert PASSWORD not in result.stdout + result.stderr
@@ -332,8 +454,18 @@ def test_no_fallback_to_plaintext_when_starttls_is_refused(project, ca, cafile):
     """STARTTLS offered, then refused (a downgrading middlebox): the send stops, never logs in in clear."""
     recorder = Recorder()
     recorder.auth = {USER: PASSWORD}
-    with AuthWatchServer(recorder, starttls=server_context(ca), auth_require_tls=False, refuse_starttls=True) as server:
-        args = send_args(project, server, project.csv(recipients(3)), "--cafile", str(cafile), "--concurrency", "1")
+    with AuthWatchServer(
+        recorder, starttls=server_context(ca), auth_require_tls=False, refuse_starttls=True
+    ) as server:
+        args = send_args(
+            project,
+            server,
+            project.csv(recipients(3)),
+            "--cafile",
+            str(cafile),
+            "--concurrency",
+            "1",
+        )
         result = run(args, project.root, DISPATCH_SMTP_USER=USER, DISPATCH_SMTP_PASSWORD=PASSWORD)
         assert result.returncode == 1, result.stderr
         assert result.stderr.startswith("error: ") and "454" in result.stderr
@@ -346,17 +478,21 @@ def test_an_untrusted_certificate_stops_before_any_login(project, self_signed):
     recorder = Recorder()
     recorder.auth = {USER: PASSWORD}
     with AuthWatchServer(recorder, starttls=context) as server:
-        result = run(send_args(project, server, project.csv(recipients(3))), project.root,
-                     DISPATCH_SMTP_USER=USER, DISPATCH_SMTP_PASSWORD=PASSWORD)
+        result = run(
+            send_args(project, server, project.csv(recipients(3))),
+            project.root,
+            DISPATCH_SMTP_USER=USER,
+            DISPATCH_SMTP_PASSWORD=PASSWORD,
+        )
         assert result.returncode == 1 and "certificate verify failed" in result.stderr
         assert server.handler.auth_attempts == [] and server.messages == []
 
 
 # ------------------------------------------------------------------ the preview
 def test_the_preview_listens_on_loopback_only(project):
+    from dispatch_mail.browser.server import PreviewServer
     from dispatch_mail.cli import main
     from dispatch_mail.errors import UsageError
-    from dispatch_mail.preview import PreviewServer
 
     with PreviewServer(project.issue_dir, 0) as preview:
         host, port = preview.address
@@ -365,4 +501,3 @@ def test_the_preview_listens_on_loopback_only(project):
         with pytest.raises(UsageError, match="127.0.0.1 only"):
             PreviewServer(project.issue_dir, 0, host=host)
     assert not any(p.name in ("host", "bind") for p in main.commands["preview"].params)
-

@@ -11,10 +11,8 @@ import pytest
 from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
 from conftest_send import Project, recipients
 
-from dispatch_mail import campaign
-from dispatch_mail.errors import UsageError
-from dispatch_mail.journal import Row
-from dispatch_mail.send import (
+from dispatch_mail.delivery import campaign
+from dispatch_mail.delivery.engine import (
     DeliveryError,
     RateLimiter,
     Sender,
@@ -23,6 +21,8 @@ from dispatch_mail.send import (
     SmtpSettings,
     is_loopback,
 )
+from dispatch_mail.delivery.journal import Row
+from dispatch_mail.errors import UsageError
 
 
 @dataclass
@@ -35,11 +35,17 @@ class Outcome:
     rate_after: float | None = None  # the limiter's rate at the end (None: unlimited)
 
 
-def send(project: Project, server: SmtpServer | None, n: int = 20, *, port: int | None = None, **options) -> Outcome:
+def send(
+    project: Project, server: SmtpServer | None, n: int = 20, *, port: int | None = None, **options
+) -> Outcome:
     """The real send path: prepare, open the journal, run the Sender to the end."""
     prepared = campaign.prepare(project.issue_dir)
-    journal, _plan = campaign.open_send(prepared, str(project.csv(recipients(n))), journal_path=project.journal)
-    settings = SmtpSettings("127.0.0.1", port or (server.port if server else 9), tls="none", timeout=5)
+    journal, _plan = campaign.open_send(
+        prepared, str(project.csv(recipients(n))), journal_path=project.journal
+    )
+    settings = SmtpSettings(
+        "127.0.0.1", port or (server.port if server else 9), tls="none", timeout=5
+    )
     opts = SendOptions(**{"concurrency": 4, "retry_base": 0.02, "throttle_pause": 0.1, **options})
     sender = Sender(journal, prepared.messages, settings, opts)
     start = time.monotonic()
@@ -51,7 +57,9 @@ def send(project: Project, server: SmtpServer | None, n: int = 20, *, port: int 
             error = exc
         rows = {r.email: r for r in journal.rows()}
         counts = journal.counts()
-    return Outcome(sender.summary, rows, counts, time.monotonic() - start, error, sender.limiter.rate)
+    return Outcome(
+        sender.summary, rows, counts, time.monotonic() - start, error, sender.limiter.rate
+    )
 
 
 def everyone(n: int) -> set[str]:
@@ -74,7 +82,9 @@ def test_every_recipient_gets_one_message_over_reused_connections(project, serve
 
 
 def test_a_451_to_mail_from_is_retried(project, server):
-    server.handler.fail("MAIL", lambda sender, attempt: "451 4.3.0 try again later" if attempt <= 5 else None)
+    server.handler.fail(
+        "MAIL", lambda sender, attempt: "451 4.3.0 try again later" if attempt <= 5 else None
+    )
     outcome = send(project, server, 12)
     assert outcome.error is None
     assert server.handler.per_recipient() == {e: 1 for e in everyone(12)}
@@ -130,7 +140,9 @@ def test_transient_failures_give_up_after_max_attempts(project, server):
     assert outcome.counts["sent"] == 5
 
 
-def test_a_connection_dropped_after_the_data_is_retried_and_counted_as_a_possible_duplicate(project, server):
+def test_a_connection_dropped_after_the_data_is_retried_and_counted_as_a_possible_duplicate(
+    project, server
+):
     dropped = chosen(30, 0.3)
     server.handler.fail("DATA", reply_first(DROP, addresses=dropped))
     outcome = send(project, server, 30)
@@ -157,7 +169,12 @@ def test_a_connection_dropped_before_the_data_ends_is_retried_without_duplicates
 
 def test_throttling_pauses_and_slows_the_send_but_reaches_everyone(project, server):
     throttled = {f"r{i:05d}@example.com" for i in (10, 11, 12)}
-    server.handler.fail("RCPT", reply_first("454 4.7.0 Throttling failure: Maximum sending rate exceeded", addresses=throttled))
+    server.handler.fail(
+        "RCPT",
+        reply_first(
+            "454 4.7.0 Throttling failure: Maximum sending rate exceeded", addresses=throttled
+        ),
+    )
     outcome = send(project, server, 60, throttle_pause=0.3)
     assert outcome.error is None
     assert server.handler.per_recipient() == {e: 1 for e in everyone(60)}
@@ -182,13 +199,17 @@ def test_an_unreachable_relay_stops_the_send_with_nothing_lost(project):
     outcome = send(project, None, 5, port=port)
     assert isinstance(outcome.error, DeliveryError) and "cannot reach" in str(outcome.error)
     assert outcome.counts["pending"] == 5
-    assert all(r.attempts == 0 for r in outcome.rows.values()), "a relay that is down costs no attempt"
+    assert all(r.attempts == 0 for r in outcome.rows.values()), (
+        "a relay that is down costs no attempt"
+    )
 
 
 def test_the_message_itself_rejected_again_and_again_stops_the_send(project, server):
     server.handler.fail("DATA", lambda address, attempt: "554 5.6.0 message content rejected")
     outcome = send(project, server, 30, concurrency=1, abort_after_data_rejects=5)
-    assert isinstance(outcome.error, DeliveryError) and "rejected the message itself 5 times" in str(outcome.error)
+    assert isinstance(
+        outcome.error, DeliveryError
+    ) and "rejected the message itself 5 times" in str(outcome.error)
     assert outcome.counts["failed"] == 5 and outcome.counts["pending"] == 25
     assert server.handler.count() == 0
 
@@ -210,7 +231,9 @@ def test_the_limiter_halves_the_rate_it_was_really_going_at():
         return limiter
 
     limiter = asyncio.run(scenario())
-    assert limiter.rate is not None and limiter.rate >= 50, f"halved to {limiter.rate}/s from about 100+/s"
+    assert limiter.rate is not None and limiter.rate >= 50, (
+        f"halved to {limiter.rate}/s from about 100+/s"
+    )
     assert limiter.paused_until > time.monotonic() - 1
 
 
@@ -236,10 +259,20 @@ def test_the_limiter_keeps_a_configured_rate():
     assert asyncio.run(scenario()) >= 0.19
 
 
-@pytest.mark.parametrize("host,loopback", [
-    ("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("192.0.2.1", False), ("10.0.0.1", False), ("smtp.example.org", False), ("localhost.example.org", False),
-])
+@pytest.mark.parametrize(
+    "host,loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("192.0.2.1", False),
+        ("10.0.0.1", False),
+        ("smtp.example.org", False),
+        ("localhost.example.org", False),
+    ],
+)
 def test_loopback_hosts(host, loopback):
     assert is_loopback(host) is loopback
 
@@ -262,7 +295,9 @@ def test_the_password_is_not_in_the_settings_repr():
 
 
 def test_a_refused_sender_stops_the_send_and_fails_nobody(project, server):
-    server.handler.fail("MAIL", lambda sender, attempt: "553 5.7.1 sender address not owned by user")
+    server.handler.fail(
+        "MAIL", lambda sender, attempt: "553 5.7.1 sender address not owned by user"
+    )
     outcome = send(project, server, 30)
     assert isinstance(outcome.error, DeliveryError)
     assert "refuses our sender weekly@example.org: 553 5.7.1" in str(outcome.error)
@@ -274,10 +309,18 @@ def test_an_issue_folder_with_spaces_and_accents_still_makes_valid_message_ids(p
     target = project.root / "issues" / "été 2026"
     project.issue_dir.rename(target)
     prepared = campaign.prepare(target)
-    journal, _ = campaign.open_send(prepared, str(project.csv(recipients(3))), journal_path=project.journal)
+    journal, _ = campaign.open_send(
+        prepared, str(project.csv(recipients(3))), journal_path=project.journal
+    )
     with journal:
-        asyncio.run(Sender(journal, prepared.messages, SmtpSettings("127.0.0.1", server.port, tls="none"),
-                           SendOptions(retry_base=0.02)).run())
+        asyncio.run(
+            Sender(
+                journal,
+                prepared.messages,
+                SmtpSettings("127.0.0.1", server.port, tls="none"),
+                SendOptions(retry_base=0.02),
+            ).run()
+        )
         assert journal.counts()["sent"] == 3
     for received in server.messages:
         assert received.message["Message-ID"].startswith("<t-2026.")

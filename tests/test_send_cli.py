@@ -54,11 +54,18 @@ def implicit_server(ca):
 @pytest.mark.parametrize("kind", ["starttls", "implicit"])
 def test_tls_with_a_certificate_we_trust(project, cafile, ca, kind):
     context = server_context(ca)
-    server = SmtpServer(starttls=context) if kind == "starttls" else SmtpServer(implicit_tls=context)
+    server = (
+        SmtpServer(starttls=context) if kind == "starttls" else SmtpServer(implicit_tls=context)
+    )
     with server:
-        result = invoke(*send_args(project, server, project.csv(recipients(8)), "--cafile", str(cafile)))
+        result = invoke(
+            *send_args(project, server, project.csv(recipients(8)), "--cafile", str(cafile))
+        )
         assert result.exit_code == 0, result.output
-        assert f"127.0.0.1:{server.port} ({'STARTTLS' if kind == 'starttls' else 'TLS'})" in result.output
+        assert (
+            f"127.0.0.1:{server.port} ({'STARTTLS' if kind == 'starttls' else 'TLS'})"
+            in result.output
+        )
         assert server.handler.per_recipient() == everyone(8)
         if kind == "starttls":  # aiosmtpd records the TLS session of a STARTTLS connection
             assert all(m.tls for m in server.messages)
@@ -69,11 +76,16 @@ def test_a_certificate_we_do_not_trust_is_refused_and_nothing_is_marked_sent(pro
     trustme = pytest.importorskip("trustme")
     stranger = trustme.CA()  # the server's certificate comes from a CA nobody gave us
     context = server_context(stranger)
-    server = SmtpServer(starttls=context) if kind == "starttls" else SmtpServer(implicit_tls=context)
+    server = (
+        SmtpServer(starttls=context) if kind == "starttls" else SmtpServer(implicit_tls=context)
+    )
     with server:
         result = invoke(*send_args(project, server, project.csv(recipients(8))))
         assert result.exit_code == 1, result.output
-        assert result.stderr.startswith("error: TLS with ") and "certificate verify failed" in result.stderr
+        assert (
+            result.stderr.startswith("error: TLS with ")
+            and "certificate verify failed" in result.stderr
+        )
         assert result.stderr.splitlines()[-1].startswith("resume with: dispatch ")
         assert "Traceback" not in result.output
         assert server.handler.count() == 0
@@ -81,7 +93,9 @@ def test_a_certificate_we_do_not_trust_is_refused_and_nothing_is_marked_sent(pro
 
 
 def test_a_relay_without_starttls_is_refused_at_once(project, server):
-    result = invoke(*send_args(project, server, project.csv(recipients(3)))[:-2], "--tls", "starttls")
+    result = invoke(
+        *send_args(project, server, project.csv(recipients(3)))[:-2], "--tls", "starttls"
+    )
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: TLS with 127.0.0.1:{server.port} (STARTTLS) failed: ")
     assert "STARTTLS extension not supported" in result.stderr
@@ -91,15 +105,21 @@ def test_a_relay_without_starttls_is_refused_at_once(project, server):
 
 def test_plaintext_to_a_host_beyond_loopback_is_refused_before_connecting(project):
     path = project.csv(recipients(3))
-    result = invoke(*send_args(project, None, path, "--smtp-host", "192.0.2.1", "--smtp-port", "25", "--tls", "none"))
+    result = invoke(
+        *send_args(
+            project, None, path, "--smtp-host", "192.0.2.1", "--smtp-port", "25", "--tls", "none"
+        )
+    )
     assert result.exit_code == 2
     assert "refusing plaintext SMTP to 192.0.2.1" in result.stderr
     assert not project.journal.exists(), "refused before anything was prepared or sent"
 
 
 def test_a_password_over_plaintext_is_refused(project, server):
-    result = invoke(*send_args(project, server, project.csv(recipients(3))),
-                    env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": PASSWORD})
+    result = invoke(
+        *send_args(project, server, project.csv(recipients(3))),
+        env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": PASSWORD},
+    )
     assert result.exit_code == 2
     assert "password over plaintext" in result.stderr
     assert server.handler.connections == 0
@@ -114,9 +134,13 @@ def auth_server(ca):
         yield running
 
 
-def test_auth_over_starttls_works_and_the_password_is_never_shown_or_stored(project, auth_server, cafile):
-    result = invoke(*send_args(project, auth_server, project.csv(recipients(6)), "--cafile", str(cafile)),
-                    env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": PASSWORD})
+def test_auth_over_starttls_works_and_the_password_is_never_shown_or_stored(
+    project, auth_server, cafile
+):
+    result = invoke(
+        *send_args(project, auth_server, project.csv(recipients(6)), "--cafile", str(cafile)),
+        env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": PASSWORD},
+    )
     assert result.exit_code == 0, result.output
     assert auth_server.handler.per_recipient() == everyone(6)
     assert {m.user for m in auth_server.messages} == {"newsletter"}
@@ -127,14 +151,18 @@ def test_auth_over_starttls_works_and_the_password_is_never_shown_or_stored(proj
 
 
 def test_a_wrong_password_stops_the_send_without_costing_attempts(project, auth_server, cafile):
-    result = invoke(*send_args(project, auth_server, project.csv(recipients(6)), "--cafile", str(cafile)),
-                    env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": "wrong-" + PASSWORD})
+    result = invoke(
+        *send_args(project, auth_server, project.csv(recipients(6)), "--cafile", str(cafile)),
+        env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": "wrong-" + PASSWORD},
+    )
     assert result.exit_code == 1
     assert "refused our login" in result.stderr and "resume with: dispatch" in result.stderr
     assert PASSWORD not in result.output
     assert auth_server.handler.count() == 0
     with sqlite3.connect(project.journal) as conn:
-        assert conn.execute("SELECT SUM(attempts), COUNT(*) FROM recipients WHERE state='pending'").fetchone() == (0, 6)
+        assert conn.execute(
+            "SELECT SUM(attempts), COUNT(*) FROM recipients WHERE state='pending'"
+        ).fetchone() == (0, 6)
     conn.close()
 
 
@@ -142,7 +170,10 @@ def test_a_wrong_password_stops_the_send_without_costing_attempts(project, auth_
 def test_exit_0_when_everyone_was_reached(project, server):
     result = invoke(*send_args(project, server, project.csv(recipients(5))))
     assert result.exit_code == 0
-    assert "sent 5, failed 0, still pending 0" in result.output and "5 of 5 reached in all" in result.output
+    assert (
+        "sent 5, failed 0, still pending 0" in result.output
+        and "5 of 5 reached in all" in result.output
+    )
 
 
 def test_exit_1_when_some_failed_for_good(project, server):
@@ -155,13 +186,16 @@ def test_exit_1_when_some_failed_for_good(project, server):
     assert server.handler.tries["RCPT"]["r00002@example.com"] == 1
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--to", "me@example.com", "--list", "x.csv"], "choose one"),
-    ([], "say who gets it"),
-    (["--to", "not an address"], "not a valid email address"),
-    (["--list", "nowhere.csv"], "neither a list in dispatch.yaml"),
-    (["--list", "subscribers", "--smtp", "nope"], "no SMTP profile 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--to", "me@example.com", "--list", "x.csv"], "choose one"),
+        ([], "say who gets it"),
+        (["--to", "not an address"], "not a valid email address"),
+        (["--list", "nowhere.csv"], "neither a list in dispatch.yaml"),
+        (["--list", "subscribers", "--smtp", "nope"], "no SMTP profile 'nope'"),
+    ],
+)
 def test_exit_2_for_usage_errors(project, args, message):
     (project.root / "lists" / "subscribers.csv").write_text("email\nann@example.com\n")
     relay = [] if "--smtp" in args else ["--smtp-host", "127.0.0.1", "--tls", "none"]
@@ -200,7 +234,9 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_says_how_to_resume(projec
     path = project.csv(recipients(400))
     args = [a for a in send_args(project, server, path) if a != "-q"] + ["--concurrency", "2"]
     proc = spawn(args, project.root)
-    assert server.handler.wait_for(20, timeout=30), proc.stderr.read() if proc.poll() is not None else "no mail"
+    assert server.handler.wait_for(20, timeout=30), (
+        proc.stderr.read() if proc.poll() is not None else "no mail"
+    )
     out, err = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, (out, err)
     assert "interrupted: the messages in flight were finished" in err
@@ -219,7 +255,9 @@ def test_ctrl_c_stops_after_the_messages_in_flight_and_says_how_to_resume(projec
 
 
 # ------------------------------------------------------------------ dry runs
-def test_a_dry_run_to_a_folder_writes_each_message_and_connects_to_nothing(project, server, tmp_path):
+def test_a_dry_run_to_a_folder_writes_each_message_and_connects_to_nothing(
+    project, server, tmp_path
+):
     out = tmp_path / "dry"
     path = project.csv([*recipients(5), ("bad", "x")])
     result = invoke(*send_args(project, server, path, "--dry-run", str(out)))
@@ -245,7 +283,9 @@ def test_a_dry_run_to_an_mbox(project, server, tmp_path):
     result = invoke(*send_args(project, server, project.csv(recipients(4)), "--dry-run", str(out)))
     assert result.exit_code == 0, result.output
     box = mailbox.mbox(str(out))
-    assert sorted(m["To"] for m in box) == sorted(f"{name} <{email}>" for email, name in recipients(4))
+    assert sorted(m["To"] for m in box) == sorted(
+        f"{name} <{email}>" for email, name in recipients(4)
+    )
     assert len({m["Message-ID"] for m in box}) == 4
     box.close()
     assert server.handler.connections == 0
@@ -263,22 +303,33 @@ def test_a_dry_run_of_test_copies_needs_no_secret(project, tmp_path, monkeypatch
 
 def test_test_copies_that_are_refused_exit_1(project, server):
     server.handler.fail("RCPT", reply_always("550 5.1.1 no", {"me@example.com"}))
-    result = invoke("send", str(project.issue_dir), "--to", "me@example.com", "--to", "you@example.com",
-                    "--retry-base", "0.02", *server.cli_args())
+    result = invoke(
+        "send",
+        str(project.issue_dir),
+        "--to",
+        "me@example.com",
+        "--to",
+        "you@example.com",
+        "--retry-base",
+        "0.02",
+        *server.cli_args(),
+    )
     assert result.exit_code == 1
     assert "not delivered: me@example.com: rcpt: 550 5.1.1 no" in result.stderr
     assert server.handler.per_recipient() == {"you@example.com": 1}
 
 
 def test_the_tls_context_trusts_the_given_ca(ca, cafile):
-    from dispatch_mail.send import SmtpSettings
+    from dispatch_mail.delivery.engine import SmtpSettings
 
     context = SmtpSettings("127.0.0.1", 465, tls="implicit", cafile=str(cafile)).tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_journal_still_resumes(project, server):
-    server.handler.delay = 0.3  # the first Ctrl-C waits for the messages in flight: long enough for a second
+    server.handler.delay = (
+        0.3  # the first Ctrl-C waits for the messages in flight: long enough for a second
+    )
     path = project.csv(recipients(200))
     args = send_args(project, server, path, "--concurrency", "4")
     proc = spawn(args, project.root)
@@ -287,7 +338,9 @@ def test_a_second_ctrl_c_stops_at_once_and_the_journal_still_resumes(project, se
     time.sleep(0.05)
     out, err = interrupt(proc, signal.SIGINT, timeout=10)
     assert proc.returncode == 130, (out, err)
-    assert "interrupted at once" in err and err.splitlines()[-1].startswith("resume with: dispatch send ")
+    assert "interrupted at once" in err and err.splitlines()[-1].startswith(
+        "resume with: dispatch send "
+    )
     assert "Traceback" not in err
     assert counts(project.journal).get("sending", 0) <= 4
 
@@ -316,12 +369,21 @@ def test_a_list_send_without_a_token_in_the_unsubscribe_url_is_refused(project, 
     assert "footer.unsubscribe_url: has no {token}" in result.stderr
     assert server.handler.connections == 0
     test_copy = invoke("send", str(project.issue_dir), "--to", "me@example.com", *server.cli_args())
-    assert test_copy.exit_code == 0, test_copy.output  # a test copy may go: it shows the problem to a reviewer
+    assert test_copy.exit_code == 0, (
+        test_copy.output
+    )  # a test copy may go: it shows the problem to a reviewer
 
 
 def test_ctrl_c_during_a_throttle_pause_stops_at_once(project, server):
-    server.handler.fail("RCPT", reply_first("454 4.7.0 Maximum sending rate exceeded", addresses={"r00005@example.com"}))
-    args = [*send_args(project, server, project.csv(recipients(50)), "--concurrency", "2"), "--throttle-pause", "60"]
+    server.handler.fail(
+        "RCPT",
+        reply_first("454 4.7.0 Maximum sending rate exceeded", addresses={"r00005@example.com"}),
+    )
+    args = [
+        *send_args(project, server, project.csv(recipients(50)), "--concurrency", "2"),
+        "--throttle-pause",
+        "60",
+    ]
     proc = spawn(args, project.root)
     assert wait_until(lambda: server.handler.replies["454"] >= 1, timeout=30)
     time.sleep(0.1)

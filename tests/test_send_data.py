@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from smtpd import SmtpServer
 
 import aiosmtplib
 import pytest
 
-from dispatch_mail.send import send_data
-from smtpd import SmtpServer
+from dispatch_mail.delivery.engine import send_data
 
 MESSAGES = [
     b"Subject: plain\r\n\r\nbody\r\n",
@@ -19,7 +19,9 @@ MESSAGES = [
 
 
 async def _send(port: int, data: bytes, use_ours: bool) -> None:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False, timeout=10)
+    client = aiosmtplib.SMTP(
+        hostname="127.0.0.1", port=port, start_tls=False, use_tls=False, timeout=10
+    )
     await client.connect()
     await client.mail("from@example.org")
     await client.rcpt("to@example.org")

@@ -27,8 +27,14 @@ CRASHES = 8
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("soak")
-    result = Soak(folder, recipients=RECIPIENTS, concurrency=CONCURRENCY, seed=SEED, crashes=CRASHES,
-                  budget=150).run()
+    result = Soak(
+        folder,
+        recipients=RECIPIENTS,
+        concurrency=CONCURRENCY,
+        seed=SEED,
+        crashes=CRASHES,
+        budget=150,
+    ).run()
     return folder, result
 
 
@@ -59,17 +65,33 @@ def test_the_decisions_are_fixed_by_the_seed():
     addresses = [f"r{i:06d}@example.com" for i in range(500)]
     draws = [(a.rcpt_fault(x, 1), a.data_fault(x, 1), a.is_permanent(x)) for x in addresses]
     assert draws == [(b.rcpt_fault(x, 1), b.data_fault(x, 1), b.is_permanent(x)) for x in addresses]
-    assert draws != [(other.rcpt_fault(x, 1), other.data_fault(x, 1), other.is_permanent(x)) for x in addresses]
-    assert all(a.rcpt_fault(x, a.faulty_tries + 1) is None for x in addresses), "faults end after faulty_tries"
+    assert draws != [
+        (other.rcpt_fault(x, 1), other.data_fault(x, 1), other.is_permanent(x)) for x in addresses
+    ]
+    assert all(a.rcpt_fault(x, a.faulty_tries + 1) is None for x in addresses), (
+        "faults end after faulty_tries"
+    )
 
 
 def test_status_reports_what_the_server_saw(soak):
     folder, result = soak
-    proc = run(["status", str(folder / "news" / "issues" / "one"), "--journal", str(folder / "send.journal"),
-                "--format", "json"], folder)
+    proc = run(
+        [
+            "status",
+            str(folder / "news" / "issues" / "one"),
+            "--journal",
+            str(folder / "send.journal"),
+            "--format",
+            "json",
+        ],
+        folder,
+    )
     assert proc.returncode == 0, proc.stderr
     (entry,) = json.loads(proc.stdout)
-    assert entry["counts"]["sent"] == result.deliverable and entry["counts"]["failed"] == result.permanent
+    assert (
+        entry["counts"]["sent"] == result.deliverable
+        and entry["counts"]["failed"] == result.permanent
+    )
     assert entry["uncertain"] == result.reported_uncertain >= result.duplicates
     assert {f["code"] for f in entry["failures"]} == ({550} if result.permanent else set())
     assert all("550 5.1.1" in f["reply"] for f in entry["failures"])

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch_mail.errors import UsageError
-from dispatch_mail.tokens import SECRET_ENV, load_secret, make_token, verify_token
+from dispatch_mail.mail.tokens import SECRET_ENV, load_secret, make_token, verify_token
 
 SECRET = b"0123456789abcdef0123"
 LIST = "Example Weekly <example-weekly.example.org>"
@@ -34,11 +34,15 @@ def test_another_secret_does_not_verify():
 def test_a_token_for_someone_else_cannot_be_made_by_editing_the_payload():
     token = make_token(SECRET, LIST, "ann@example.com")
     _, tag = token.split(".")
-    forged_payload = base64.urlsafe_b64encode(f"{LIST}\nbob@example.com".encode()).rstrip(b"=").decode()
+    forged_payload = (
+        base64.urlsafe_b64encode(f"{LIST}\nbob@example.com".encode()).rstrip(b"=").decode()
+    )
     assert verify_token(SECRET, f"{forged_payload}.{tag}") is None
 
 
-@pytest.mark.parametrize("token", ["", ".", "abc", "abc.", ".abc", "a.b.c", "é.é", "!!!.???", "YQ.AAAA"])
+@pytest.mark.parametrize(
+    "token", ["", ".", "abc", "abc.", ".abc", "a.b.c", "é.é", "!!!.???", "YQ.AAAA"]
+)
 def test_garbage_is_refused_not_raised(token):
     assert verify_token(SECRET, token) is None
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from dispatch_mail.urls import add_utm, check_url
+from dispatch_mail.project.urls import add_utm, check_url
 
 UTM = {"utm_source": "dpdk-dispatch", "utm_medium": "email", "utm_campaign": "2026-q1"}
 TAGS = "utm_source=dpdk-dispatch&utm_medium=email&utm_campaign=2026-q1"
@@ -62,7 +62,11 @@ def test_tagging_twice_changes_nothing_the_second_time():
 
 @pytest.mark.parametrize(
     "url",
-    ["mailto:news@example.org", "MAILTO:news@example.org", "mailto:news@example.org?subject=Hello%20there&body=x"],
+    [
+        "mailto:news@example.org",
+        "MAILTO:news@example.org",
+        "mailto:news@example.org?subject=Hello%20there&body=x",
+    ],
 )
 def test_mailto_links_are_never_touched(url):
     assert add_utm(url, UTM) == url
@@ -81,7 +85,13 @@ def test_no_parameters_no_change():
 # ------------------------------------------------------------------ which URLs an email may carry
 @pytest.mark.parametrize(
     "url",
-    ["https://example.org/", "http://example.org/a?b#c", "mailto:news@example.org", "https://[::1]:8080/", "HTTPS://EXAMPLE.ORG"],
+    [
+        "https://example.org/",
+        "http://example.org/a?b#c",
+        "mailto:news@example.org",
+        "https://[::1]:8080/",
+        "HTTPS://EXAMPLE.ORG",
+    ],
 )
 def test_good_urls(url):
     assert check_url(url) is None
@@ -90,8 +100,14 @@ def test_good_urls(url):
 @pytest.mark.parametrize(
     "url, problem",
     [
-        ("javascript:alert(1)", "'javascript:' links are not allowed (only http, https and mailto)"),
-        ("JavaScript:alert(1)", "'javascript:' links are not allowed (only http, https and mailto)"),
+        (
+            "javascript:alert(1)",
+            "'javascript:' links are not allowed (only http, https and mailto)",
+        ),
+        (
+            "JavaScript:alert(1)",
+            "'javascript:' links are not allowed (only http, https and mailto)",
+        ),
         ("data:text/html,<script>", "'data:' links are not allowed (only http, https and mailto)"),
         ("ftp://example.org/file", "'ftp:' links are not allowed (only http, https and mailto)"),
         ("vbscript:msgbox", "'vbscript:' links are not allowed (only http, https and mailto)"),
@@ -104,7 +120,10 @@ def test_good_urls(url):
         ("https://exa mple.org/", "URL contains spaces or control characters"),
         ("https://example.org/\x00", "URL contains spaces or control characters"),
         ("https://[bad/", "'https://[bad/' is not a valid URL (Invalid IPv6 URL)"),
-        ("https://example.org:99999/", "'https://example.org:99999/' is not a valid URL (Port out of range 0-65535)"),
+        (
+            "https://example.org:99999/",
+            "'https://example.org:99999/' is not a valid URL (Port out of range 0-65535)",
+        ),
         ("https://example.org/" + "a" * 2100, "URL is 2120 characters long (at most 2048)"),
     ],
 )

@@ -10,29 +10,37 @@ import time
 import zipfile
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dispatch_mail.cli import main
-from dispatch_mail.manifest import load
+from dispatch_mail.project.loader import load
 
 PAGES = {
-    "/og": ("text/html", '<html><head><title>Fallback</title><meta property="og:title" content="The OG title">'
-            '<meta property="og:description" content="What the page says, from OpenGraph.">'
-            '<meta property="og:site_name" content="Example Site"></head><body></body></html>'),
-    "/twitter": ("text/html", '<html><head><meta name="twitter:title" content="Twitter title">'
-                 '<meta name="twitter:description" content="From the Twitter card."></head></html>'),
-    "/plain": ("text/html", "<html><head><title>  Just a\n title </title>"
-               '<meta name="description" content="Meta description."></head></html>'),
+    "/og": (
+        "text/html",
+        '<html><head><title>Fallback</title><meta property="og:title" content="The OG title">'
+        '<meta property="og:description" content="What the page says, from OpenGraph.">'
+        '<meta property="og:site_name" content="Example Site"></head><body></body></html>',
+    ),
+    "/twitter": (
+        "text/html",
+        '<html><head><meta name="twitter:title" content="Twitter title">'
+        '<meta name="twitter:description" content="From the Twitter card."></head></html>',
+    ),
+    "/plain": (
+        "text/html",
+        "<html><head><title>  Just a\n title </title>"
+        '<meta name="description" content="Meta description."></head></html>',
+    ),
     "/bare": ("text/html", "<html><head><title>No description here</title></head></html>"),
     "/pdf": ("application/pdf", "%PDF-1.4"),
 }
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/og")
@@ -88,7 +96,12 @@ def run(*args):
 
 
 def test_init_creates_a_project_that_builds(project):
-    for name in ("dispatch.yaml", "templates/README.md", ".gitignore", ".github/workflows/newsletter.yml"):
+    for name in (
+        "dispatch.yaml",
+        "templates/README.md",
+        ".gitignore",
+        ".github/workflows/newsletter.yml",
+    ):
         assert (project / name).is_file(), name
     assert "# " in (project / "dispatch.yaml").read_text()  # commented settings
     result = run("build", "--all")
@@ -137,7 +150,11 @@ def test_add_reads_opengraph_and_keeps_comments(project, web):
     _, model = load(issue)
     item = model.sections[1].items[-1]
     assert (item.title, item.url, str(item.note), item.via) == (
-        "The OG title", f"{web}/og", "What the page says, from OpenGraph.", "Example Site")
+        "The OG title",
+        f"{web}/og",
+        "What the page says, from OpenGraph.",
+        "Example Site",
+    )
 
 
 def test_add_falls_back_to_twitter_and_title_tags(project, web):
@@ -153,8 +170,13 @@ def test_add_falls_back_to_twitter_and_title_tags(project, web):
 def test_add_errors(project, web):
     issue = next((project / "issues").iterdir())
     before = (issue / "issue.yaml").read_text()
-    for path, message in (("/missing", "HTTP 404"), ("/pdf", "not an HTML page"), ("/loop", "redirects"),
-                          ("/to-ftp", "links are not allowed"), ("/slow", "timed out")):
+    for path, message in (
+        ("/missing", "HTTP 404"),
+        ("/pdf", "not an HTML page"),
+        ("/loop", "redirects"),
+        ("/to-ftp", "links are not allowed"),
+        ("/slow", "timed out"),
+    ):
         result = run("add", issue, f"{web}{path}", "--timeout", "0.5")
         assert result.exit_code == 1, (path, result.output)
         assert message in result.output, (path, result.output)
@@ -179,7 +201,19 @@ def test_export_formats(project, monkeypatch):
     assert run("export", issue, "--format", "eml", "--out", out / "x.eml").exit_code == 0
     msg = email.message_from_bytes((out / "x.eml").read_bytes(), policy=email.policy.default)
     assert msg.get_content_type() == "multipart/alternative"
-    assert run("export", issue, "--format", "html", "--out", out / "x.html", "--unsubscribe-tag", "*|UNSUB|*").exit_code == 0
+    assert (
+        run(
+            "export",
+            issue,
+            "--format",
+            "html",
+            "--out",
+            out / "x.html",
+            "--unsubscribe-tag",
+            "*|UNSUB|*",
+        ).exit_code
+        == 0
+    )
     html = (out / "x.html").read_text()
     assert 'href="*|UNSUB|*"' in html and "<style" in html
     assert run("export", issue, "--format", "zip", "--out", out / "x.zip").exit_code == 0
@@ -189,4 +223,6 @@ def test_export_formats(project, monkeypatch):
     messages = list(mailbox.mbox(str(out / "x.mbox")))
     assert [m["To"] for m in messages] == ["editors@example.org"]
     assert messages[0]["X-Dispatch-Test"] == "yes"
-    assert run("export", issue, "--format", "html", "--unsubscribe-tag", 'x"><script>').exit_code == 2
+    assert (
+        run("export", issue, "--format", "html", "--unsubscribe-tag", 'x"><script>').exit_code == 2
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..config import Project
-from ..model import Issue
-from .context import template_context
-from .inline import inline_css
-from .mjml import minify, mjml_to_html
-from .plaintext import render_text
-from .templates import render
+from dispatch_mail.project.issue import Issue
+from dispatch_mail.project.settings import Project
+from dispatch_mail.render.context import template_context
+from dispatch_mail.render.inline import inline_css
+from dispatch_mail.render.mjml import minify, mjml_to_html
+from dispatch_mail.render.plaintext import render_text
+from dispatch_mail.render.templates import render
 
 
 @dataclass(frozen=True)

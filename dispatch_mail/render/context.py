@@ -6,9 +6,15 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from ..config import Project
-from ..model import FeaturedSection, Issue, ReadingListSection, RoundupSection, StoriesSection
-from ..urls import add_utm
+from dispatch_mail.project.issue import (
+    FeaturedSection,
+    Issue,
+    ReadingListSection,
+    RoundupSection,
+    StoriesSection,
+)
+from dispatch_mail.project.settings import Project
+from dispatch_mail.project.urls import add_utm
 
 # Per-recipient values are rendered as these tokens and substituted afterwards,
 # so an issue is rendered once, not once per recipient. Letters and digits only:
@@ -32,7 +38,11 @@ class Linker:
 
 def utm_params(project: Project, issue: Issue) -> dict[str, str]:
     """The project's UTM defaults, overridden key by key by the issue's."""
-    merged = {"source": project.utm.source, "medium": project.utm.medium, "campaign": project.utm.campaign}
+    merged = {
+        "source": project.utm.source,
+        "medium": project.utm.medium,
+        "campaign": project.utm.campaign,
+    }
     enabled = project.utm.enabled
     if issue.utm is not None:
         enabled = issue.utm.enabled
@@ -98,7 +108,11 @@ def template_context(project: Project, issue: Issue, personal: bool) -> dict:
     if personal:
         merge = {name: merge_token(name) for name in MERGE_FIELDS}
     else:
-        merge = {"unsubscribe_url": web_unsubscribe_url(project), "greeting": greeting_for(issue, ""), "email": ""}
+        merge = {
+            "unsubscribe_url": web_unsubscribe_url(project),
+            "greeting": greeting_for(issue, ""),
+            "email": "",
+        }
     return {
         "project": project,
         "issue": issue,

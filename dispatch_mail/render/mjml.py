@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..errors import RenderError
+from dispatch_mail.errors import RenderError
 
-
-_STYLE_BLOCK = re.compile(r"(<mj-style[^>]*>.*?</mj-style>)", re.S)
+_STYLE_BLOCK = re.compile(r"(<mj-style[^>]*>.*?</mj-style>)", re.DOTALL)
 
 
 def protect_text(source: str) -> str:
@@ -19,7 +18,9 @@ def protect_text(source: str) -> str:
     """
     parts = _STYLE_BLOCK.split(source)
     for i in range(0, len(parts), 2):  # even parts lie outside <mj-style>
-        parts[i] = parts[i].encode("ascii", "xmlcharrefreplace").decode("ascii").replace("\\", "&#92;")
+        parts[i] = (
+            parts[i].encode("ascii", "xmlcharrefreplace").decode("ascii").replace("\\", "&#92;")
+        )
     return "".join(parts)
 
 
@@ -39,7 +40,7 @@ def mjml_to_html(source: str, template_hint: str = "email.mjml") -> str:
 _BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 _NEWLINE_RUNS = re.compile(r"[ \t]*\n[ \t\n]*")
 # a plain comment: not Outlook's <!--[if …]>, <!--[endif]-->, <!--<![endif]--> nor the <!--> of <!--[if !mso]><!-->
-_PLAIN_COMMENT = re.compile(r"<!--(?!\s*\[if|\s*\[endif|<!\[endif|>)(?:(?!-->).)*?-->", re.S)
+_PLAIN_COMMENT = re.compile(r"<!--(?!\s*\[if|\s*\[endif|<!\[endif|>)(?:(?!-->).)*?-->", re.DOTALL)
 
 
 def minify(html: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..markup import References
-from .templates import render
+from dispatch_mail.project.markup import References
+from dispatch_mail.render.templates import render
 
 _BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _TRAILING = re.compile(r"[ \t]+\n")

@@ -16,11 +16,20 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from ..errors import RenderError
-from ..markup import Inline, Markdown, References, inline_html, inline_text, markdown_html
-from ..markup import ListBlock, Heading, Quote as QuoteBlock
+from dispatch_mail.errors import RenderError
+from dispatch_mail.project.markup import (
+    Heading,
+    Inline,
+    ListBlock,
+    Markdown,
+    References,
+    inline_html,
+    inline_text,
+    markdown_html,
+)
+from dispatch_mail.project.markup import Quote as QuoteBlock
 
-THEME_DIR = Path(__file__).resolve().parent.parent / "theme"
+THEME_DIR = Path(__file__).resolve().parent / "theme"
 TEXT_WIDTH = 72
 
 
@@ -66,10 +75,11 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     Entries are keyed by template path and checked against the source, so an edited
     template is recompiled. DISPATCH_CACHE_DIR=off disables it.
     """
-    from .. import __version__
+    from dispatch_mail.version import __version__
 
     base = os.environ.get("DISPATCH_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "dispatch"
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "dispatch",
     )
     if base == "off":
         return None
@@ -120,7 +130,9 @@ def render(template: str, context: dict, override_dir: Path | None) -> str:
     try:
         return env.get_template(template).render(context)
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}") from None
+        raise RenderError(
+            f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}"
+        ) from None
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template not found: {exc.name}") from None
     except jinja2.UndefinedError as exc:

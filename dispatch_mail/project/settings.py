@@ -1,0 +1,195 @@
+"""The newsletter's project file, ``dispatch.yaml``: who sends, how it looks, where it goes.
+
+Validated exactly like manifests (same loader, same error format). Secrets
+never live here: SMTP credentials and the unsubscribe-token secret come from
+the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dispatch_mail.project.issue import (
+    Action,
+    Color,
+    EmailAddress,
+    HeaderText,
+    ImageUrl,
+    Text,
+    Url,
+    Utm,
+    doc,
+)
+
+PROJECT_FILE = "dispatch.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sender:
+    """Who the newsletter is from."""
+
+    name: HeaderText = doc("The From display name.", max_length=100)
+    address: EmailAddress = doc("The From address; its domain must pass SPF/DKIM/DMARC.")
+    reply_to: EmailAddress | None = doc("Where replies go.", None)
+
+    @property
+    def domain(self) -> str:
+        """The From domain: List-Id, Message-IDs and DMARC alignment all derive from it."""
+        return self.address.rsplit("@", 1)[1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logo:
+    url: ImageUrl = doc("https URL of the logo.")
+    alt: Text = doc("The logo's alt text (usually the newsletter's name).", max_length=200)
+    width: int = doc("Display width in CSS pixels.", 160, min=16, max=600)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Colors:
+    """The theme's colours; each pair of text and background must reach WCAG AA contrast."""
+
+    primary: Color = doc("Buttons, links and kicker labels.", "#1a5fb4")
+    text: Color = doc("Body text.", "#1f2328")
+    muted: Color = doc("Secondary text (meta lines, attributions).", "#57606a")
+    background: Color = doc("Behind the email.", "#f3f4f6")
+    surface: Color = doc("The email's cards.", "#ffffff")
+    accent: Color = doc("The masthead's band.", "#0b2a4a")
+    on_accent: Color = doc("Text on the masthead's band.", "#ffffff")
+    button_text: Color = doc("Text on buttons.", "#ffffff")
+    dark_background: Color = doc("Behind the email in dark mode.", "#0d1117")
+    dark_surface: Color = doc("Cards in dark mode.", "#161b22")
+    dark_text: Color = doc("Body text in dark mode.", "#e6edf3")
+    dark_muted: Color = doc("Secondary text in dark mode.", "#9da7b3")
+    dark_primary: Color = doc("Links in dark mode.", "#79b8ff")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fonts:
+    heading: Text = doc(
+        "CSS font stack for headings.", "Georgia, 'Times New Roman', serif", max_length=200
+    )
+    body: Text = doc(
+        "CSS font stack for body text.",
+        "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif",
+        max_length=200,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Brand:
+    logo: Logo | None = doc("The logo shown in the masthead.", None)
+    colors: Colors = doc("The theme's colours.", Colors())
+    fonts: Fonts = doc("The theme's fonts (web-safe stacks: no font is downloaded).", Fonts())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Footer:
+    """What every issue ends with; CAN-SPAM asks for the postal address and an opt-out."""
+
+    organisation: Text = doc("Who publishes the newsletter.", max_length=200)
+    postal_address: Text = doc("A valid postal address (required by CAN-SPAM).", max_length=300)
+    unsubscribe_url: Url = doc(
+        "Unsubscribe URL template; '{token}' is replaced by each recipient's signed token. "
+        "In the web version and built files it is shown without a token.",
+    )
+    unsubscribe_mailto: EmailAddress | None = doc(
+        "An address that unsubscribes whoever writes to it; offered in List-Unsubscribe after the https URL.",
+        None,
+    )
+    preferences_url: Url | None = doc("Where subscribers manage their preferences.", None)
+    text: Text | None = doc(
+        "A line such as 'You receive this because you subscribed at dpdk.org'.",
+        None,
+        max_length=400,
+    )
+    links: list[Action] = doc(
+        "Links shown in the footer (website, social, archive).", [], max_items=12
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriberList:
+    csv: Text = doc(
+        "Path of the recipients CSV (an 'email' column, plus merge fields), relative to dispatch.yaml."
+    )
+    description: Text | None = doc("What this list is.", None, max_length=200)
+    suppression: Text | None = doc(
+        "Path of a CSV of addresses never to send to (unsubscribed, bounced).", None
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpProfile:
+    """Where the real send goes. User and password come from DISPATCH_SMTP_USER / DISPATCH_SMTP_PASSWORD."""
+
+    host: Text = doc("The relay's host name.", max_length=253)
+    port: int = doc(
+        "The relay's port (587 for STARTTLS, 465 for implicit TLS).", 587, min=1, max=65535
+    )
+    tls: Literal["starttls", "implicit", "none"] = doc(
+        "How the connection is encrypted.", "starttls"
+    )
+    concurrency: int = doc("Connections used at once.", 4, min=1, max=64)
+    rate: float | None = doc(
+        "Messages per second at most (none: unlimited).", None, min=0.001, max=100000
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dkim:
+    """DKIM signing by dispatch itself (most relays sign for you; use this when yours does not)."""
+
+    domain: Text = doc(
+        "The signing domain (d=); it must align with the From domain for DMARC.", max_length=253
+    )
+    selector: Text = doc(
+        "The selector (s=): the key is published at <selector>._domainkey.<domain>.", max_length=63
+    )
+    key_file: Text | None = doc(
+        "Path of the PEM private key; DISPATCH_DKIM_KEY_FILE overrides it. Never commit the key.",
+        None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Project:
+    """The newsletter: the settings every issue shares."""
+
+    name: Text = doc("The newsletter's name.", max_length=120)
+    sender: Sender = doc("Who it is from.")
+    footer: Footer = doc("The footer of every issue.")
+    base_url: Url | None = doc(
+        "Where the web archive is published; an issue's web version is '<base_url><slug>/'.", None
+    )
+    lang: Text = doc("Default language tag.", "en", max_length=20)
+    brand: Brand = doc("Logo, colours and fonts.", Brand())
+    utm: Utm = doc("Default UTM parameters for outbound links.", Utm())
+    templates: Text = doc(
+        "The newsletter's own template folder, searched before the built-in theme.", "templates"
+    )
+    issues: Text = doc("The folder that holds one sub-folder per issue.", "issues")
+    subject_prefix: Text | None = doc(
+        "Prefix for test sends' subjects, e.g. '[TEST]'.", None, max_length=40
+    )
+    reviewers: list[EmailAddress] = doc(
+        "Who gets test sends (`dispatch send --test`).", [], max_items=100
+    )
+    lists: dict[str, SubscriberList] = doc("Subscriber lists by name.", {})
+    smtp: dict[str, SmtpProfile] = doc(
+        "SMTP profiles by name; 'default' is used unless another is named.", {}
+    )
+    dkim: Dkim | None = doc(
+        "Sign messages with DKIM (List-Unsubscribe and List-Unsubscribe-Post included).", None
+    )
+    # filled by the loader
+    root: Path = Path(".")
+
+    def web_url(self, slug: str) -> str | None:
+        return f"{self.base_url.rstrip('/')}/{slug}/" if self.base_url else None
+
+    @property
+    def archive_url(self) -> str | None:
+        return f"{self.base_url.rstrip('/')}/" if self.base_url else None

@@ -1,0 +1,126 @@
+"""`dispatch build`: one issue folder → email.html, email.txt, email.mjml and email.eml.
+
+Everything is rendered in memory first; files are written only when all of it
+succeeded, each one atomically.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dispatch_mail.errors import DispatchError
+from dispatch_mail.mail.eml import build_message, message_bytes
+from dispatch_mail.project.files import atomic_write_many
+from dispatch_mail.project.issue import Issue
+from dispatch_mail.project.loader import (
+    find_project_root,
+    issue_dirs,
+    load,
+    load_project,
+    shown_path,
+)
+from dispatch_mail.project.settings import Project
+from dispatch_mail.render import Rendered, render_issue
+
+GMAIL_CLIP_BYTES = 102 * 1024
+SIZE_WARNING_BYTES = 90 * 1024
+OUTPUT_NAMES = ("email.html", "email.txt", "email.mjml", "email.eml")
+
+
+@dataclass
+class BuildResult:
+    """What a build produced, for the CLI's summary and for callers."""
+
+    project: Project
+    issue: Issue
+    rendered: Rendered
+    eml: bytes
+    out_dir: Path
+    files: dict[str, int] = field(default_factory=dict)  # name -> bytes written
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def link_count(self) -> int:
+        return len(set(re.findall(r'href="([^"]+)"', self.rendered.html)))
+
+
+def default_out_dir(project: Project, issue: Issue) -> Path:
+    return project.root / "build" / issue.slug
+
+
+def build_warnings(issue: Issue, rendered: Rendered) -> list[str]:
+    html_bytes = len(rendered.html.encode("utf-8"))
+    warnings = []
+    if html_bytes > SIZE_WARNING_BYTES:
+        warnings.append(
+            f"HTML is {html_bytes / 1024:.1f} KB; Gmail clips messages past about "
+            f"{GMAIL_CLIP_BYTES // 1024} KB, hiding the rest and the unsubscribe link"
+        )
+    if issue.preheader is None:
+        warnings.append("no preheader: inboxes will show the first words of the email instead")
+    return warnings
+
+
+def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = True) -> BuildResult:
+    """Load, validate, render and (unless ``write`` is false) write one issue."""
+    t0 = time.perf_counter()
+    project, issue = load(Path(issue_dir))
+    t1 = time.perf_counter()
+    rendered = render_issue(project, issue)
+    t2 = time.perf_counter()
+    eml = message_bytes(build_message(project, issue, rendered))
+    t3 = time.perf_counter()
+    out = Path(out_dir) if out_dir else default_out_dir(project, issue)
+    result = BuildResult(
+        project, issue, rendered, eml, out, warnings=build_warnings(issue, rendered)
+    )
+    result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
+    if write:
+        outputs = dict(
+            zip(OUTPUT_NAMES, (rendered.html, rendered.text, rendered.mjml, eml), strict=True)
+        )
+        raws = {
+            name: data.encode("utf-8") if isinstance(data, str) else data
+            for name, data in outputs.items()
+        }
+        atomic_write_many(
+            {out / name: raw for name, raw in raws.items()}
+        )  # all four, or none of them
+        result.files = {name: len(raw) for name, raw in raws.items()}
+        result.timings["write"] = time.perf_counter() - t3
+    return result
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def describe(result: BuildResult) -> str:
+    """The short summary `dispatch build` prints."""
+    sizes = ", ".join(f"{name} {size / 1024:.1f} KB" for name, size in result.files.items())
+    lines = [
+        f"built {result.issue.slug}: {_count(len(result.issue.sections), 'section')}, "
+        f"{_count(result.link_count, 'link')} → {shown_path(result.out_dir)}/",
+        f"  {sizes}" if sizes else "",
+    ]
+    lines += [f"  warning: {w}" for w in result.warnings]
+    return "\n".join(line for line in lines if line)
+
+
+def build_all(
+    project_dir: Path, out_dir: Path | None = None
+) -> tuple[list[BuildResult], list[tuple[Path, DispatchError]]]:
+    """Build every issue of the project; a failing issue does not stop the others."""
+    project = load_project(find_project_root(project_dir))
+    built: list[BuildResult] = []
+    failed: list[tuple[Path, DispatchError]] = []
+    for folder in issue_dirs(project):
+        try:
+            built.append(build_issue(folder, out_dir / folder.name if out_dir else None))
+        except DispatchError as exc:
+            failed.append((folder, exc))
+    return built, failed

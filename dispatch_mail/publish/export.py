@@ -1,0 +1,95 @@
+"""`dispatch export`: the built issue for other tools: .eml, an mbox of test messages, one HTML file, or a zip.
+
+For an ESP's "import HTML", the unsubscribe link can carry the ESP's own merge
+tag (e.g. Mailchimp's ``*|UNSUB|*``) instead of dispatch's URL.
+"""
+
+from __future__ import annotations
+
+import io
+import mailbox
+import os
+import secrets
+import zipfile
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from dispatch_mail.errors import UsageError
+from dispatch_mail.errors import WriteError
+from dispatch_mail.project.files import atomic_write
+from dispatch_mail.publish.build import build_issue
+from dispatch_mail.render.context import web_unsubscribe_url
+
+FORMATS = ("eml", "mbox", "html", "zip")
+
+
+def export_issue(
+    issue_dir: Path, fmt: str, out: Path | None = None, *, unsubscribe_tag: str | None = None
+) -> Path:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    result = build_issue(Path(issue_dir), write=False)
+    project, issue, rendered = result.project, result.issue, result.rendered
+    target = out or (project.root / "build" / issue.slug / f"export.{fmt}")
+    html = rendered.html
+    if unsubscribe_tag:
+        if any(c in unsubscribe_tag for c in '<>"\r\n'):
+            raise UsageError("--unsubscribe-tag may not contain <, >, quotes or line breaks")
+        html = html.replace(f'href="{web_unsubscribe_url(project)}"', f'href="{unsubscribe_tag}"')
+    if fmt == "eml":
+        atomic_write(target, result.eml)
+    elif fmt == "html":
+        atomic_write(target, html)
+    elif fmt == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("index.html", html)
+            archive.writestr("email.txt", rendered.text)
+            archive.writestr("email.eml", result.eml)
+            archive.writestr(
+                "README.txt",
+                f"{project.name}: {issue.subject}\n\n"
+                "index.html  the email's HTML, CSS inlined (import this into your email service)\n"
+                "email.txt   the plaintext part\n"
+                "email.eml   the complete message (multipart/alternative)\n\n"
+                "Images are linked by their https URLs, as in the email itself.\n",
+            )
+        atomic_write(target, buffer.getvalue())
+    else:  # mbox of test messages, one per reviewer
+        from dispatch_mail.delivery.audience import Recipient
+        from dispatch_mail.delivery.campaign import prepare, test_recipients
+
+        prepared = prepare(Path(issue_dir), test=True, secret_required=False)
+        recipients = (
+            test_recipients(project, [], True)
+            if project.reviewers
+            else [Recipient(project.sender.address, {})]
+        )
+        date = format_datetime(datetime.now(UTC))
+        domain = project.sender.domain
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            box = mailbox.mbox(str(tmp), create=True)
+            try:
+                for n, recipient in enumerate(recipients):
+                    message_id = f"<{issue.slug}.export.{n}.{secrets.token_hex(6)}@{domain}>"
+                    box.add(
+                        mailbox.mboxMessage(
+                            prepared.messages.render(
+                                recipient.email, recipient.fields, message_id, date
+                            )
+                        )
+                    )
+                box.flush()
+            finally:
+                box.close()
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return target

@@ -1,0 +1,59 @@
+"""`dispatch check --links`: does every link answer? Concurrent, bounded by timeouts, never downloads bodies."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from dispatch_mail.quality.checks import Finding
+from dispatch_mail.version import __version__
+
+USER_AGENT = f"dispatch-linkcheck/{__version__} (+newsletter link check)"
+
+
+def _probe(url: str, timeout: float) -> tuple[str, int | None, str]:
+    """(url, status or None, detail): HEAD first, GET when the server refuses HEAD."""
+    detail = ""
+    for method in ("HEAD", "GET"):
+        request = urllib.request.Request(
+            url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"}
+        )
+        try:
+            with urllib.request.urlopen(
+                request, timeout=timeout
+            ) as response:  # follows up to 10 redirects
+                final = response.geturl()
+                return url, response.status, (f"redirects to {final}" if final != url else "")
+        except urllib.error.HTTPError as exc:
+            if method == "HEAD" and exc.code in (403, 405, 501):
+                continue
+            return url, exc.code, exc.reason if isinstance(exc.reason, str) else ""
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            detail = (
+                "timed out"
+                if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
+                else str(reason)
+            )
+            return url, None, detail
+    return url, None, detail
+
+
+def check_urls(urls: list[str], *, timeout: float = 10.0, concurrency: int = 8) -> list[Finding]:
+    findings: list[Finding] = []
+    if not urls:
+        return findings
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(urls)))) as pool:
+        for url, status, detail in pool.map(lambda u: _probe(u, timeout), urls):
+            if status is None:
+                findings.append(Finding("error", "links.unreachable", f"no answer: {detail}", url))
+            elif status >= 400:
+                level = "error" if status < 500 or status == 501 else "warning"
+                findings.append(
+                    Finding(level, "links.broken", f"HTTP {status} {detail}".strip(), url)
+                )
+            elif detail:
+                findings.append(Finding("note", "links.redirect", detail, url))
+    return findings
