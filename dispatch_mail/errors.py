@@ -30,9 +30,17 @@ class Problem:
 
 
 class DispatchError(Exception):
-    """Base of every error dispatch raises on purpose."""
+    """Base of every error dispatch raises on purpose.
+
+    ``hint`` names, without any command-line syntax, what the caller could change (for
+    example ``"smtp_host"``); the CLI turns it into advice about its own options.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object, hint: str | None = None):
+        super().__init__(*args)
+        self.hint = hint
 
 
 class UsageError(DispatchError):
@@ -57,18 +65,18 @@ class RenderError(DispatchError):
 
 
 class WriteError(DispatchError):
-    """An output could not be written (disk full, no permission); the previous one is left as it was."""
+    """An output could not be written (disk full, no permission); the previous one is kept."""
 
-    def __init__(self, message: str, path: Path | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, path: Path | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
         self.path = path
 
 
 class FetchError(DispatchError):
     """A page could not be fetched or read (``dispatch add``, ``check --links``)."""
 
-    def __init__(self, message: str, url: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, url: str | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
         self.url = url
 
 
@@ -91,15 +99,22 @@ class ScreenshotError(DispatchError):
 class JournalError(DispatchError):
     """A send journal cannot be used: foreign, corrupted, or for other content."""
 
-    def __init__(self, message: str, path: Path | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, path: Path | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
         self.path = path
 
 
 class DeliveryError(DispatchError):
     """The send cannot go on: the relay refuses us, or rejects the message itself."""
 
-    def __init__(self, message: str, *, smtp_code: int | None = None, recipient: str | None = None):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        smtp_code: int | None = None,
+        recipient: str | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, hint=hint)
         self.smtp_code = smtp_code
         self.recipient = recipient

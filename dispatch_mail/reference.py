@@ -1,8 +1,8 @@
-"""Generate the manifest and configuration references from the model itself.
+"""Generate the manifest, configuration and command references from the code itself.
 
-``python -m dispatch_mail.reference`` rewrites docs/manifest.md and
-docs/configuration.md; a test fails when the committed files differ, so the
-docs cannot drift from the code.
+``python -m dispatch_mail.reference`` rewrites docs/manifest.md, docs/configuration.md
+and docs/cli.md; a test fails when the committed files differ, so the docs cannot
+drift from the code. Nothing imports this module at run time.
 """
 
 from __future__ import annotations
@@ -10,12 +10,21 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from dispatch_mail.project.issue import SECTION_KINDS, Issue, Section, walk_dataclass_fields
-from dispatch_mail.project.schema import DEFAULT_MAX_LENGTH, _hints, _type_name
+from dispatch_mail.project.issue import SECTION_KINDS, Issue, Section, documented_fields
+from dispatch_mail.project.schema import DEFAULT_MAX_LENGTH, field_types, type_name
 from dispatch_mail.project.settings import Project
+from dispatch_mail.project.yaml_nodes import MAX_FILE_BYTES
+
+_PARSED_TEXT = ("Inline", "Markdown")  # dataclasses, but documented as kinds of text
+
+
+def _is_model(tp: Any) -> bool:
+    """A dataclass of the model that gets its own table (not a kind of text)."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp) and tp.__name__ not in _PARSED_TEXT
 
 
 def _describe_type(tp: Any) -> str:
@@ -31,18 +40,19 @@ def _describe_type(tp: Any) -> str:
         return f"list of {_describe_type(get_args(tp)[0])}"
     if origin is dict:
         return f"mapping of name → {_describe_type(get_args(tp)[1])}"
-    if dataclasses.is_dataclass(tp) and tp.__name__ not in ("Inline", "Markdown"):
+    if _is_model(tp):
         return f"[{tp.__name__}](#{tp.__name__.lower()})"
     if getattr(tp, "__name__", "") == "Inline":
         return "text (inline Markdown)"
-    return _type_name(tp)
+    return type_name(tp)
 
 
-def _default(f: dataclasses.Field) -> str:
+def _default(f: dataclasses.Field[Any]) -> str:
+    value: object
     if f.default is not dataclasses.MISSING:
         value = f.default
-    elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = f.default_factory()  # type: ignore[misc]
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
     else:
         return "**required**"
     if value is None:
@@ -56,9 +66,9 @@ def _default(f: dataclasses.Field) -> str:
     return f"`{value}`"
 
 
-def _limits(f: dataclasses.Field, tp: Any) -> str:
+def _limits(f: dataclasses.Field[Any]) -> str:
     meta = f.metadata
-    parts = []
+    parts: list[str] = []
     if "min" in meta or "max" in meta:
         parts.append(f"{meta.get('min')}–{meta.get('max')}")
     if "max_length" in meta:
@@ -71,28 +81,23 @@ def _limits(f: dataclasses.Field, tp: Any) -> str:
 
 
 def _table(cls: type) -> list[str]:
-    hints = _hints(cls)
+    hints = field_types(cls)
     rows = ["| key | type | default | limits | meaning |", "|---|---|---|---|---|"]
-    for f in walk_dataclass_fields(cls):
-        doc = f.metadata["doc"].replace("|", "\\|").replace("\n", " ")
-        rows.append(
-            f"| `{f.name}` | {_describe_type(hints[f.name])} | {_default(f)} | {_limits(f, hints[f.name])} | {doc} |"
-        )
+    for f in documented_fields(cls):
+        doc = str(f.metadata["doc"]).replace("|", "\\|").replace("\n", " ")
+        kind = _describe_type(hints[f.name])
+        rows.append(f"| `{f.name}` | {kind} | {_default(f)} | {_limits(f)} | {doc} |")
     return rows
 
 
 def _nested(cls: type, seen: set[type], order: list[type]) -> None:
-    for tp in _hints(cls).values():
+    for tp in field_types(cls).values():
         stack = [tp]
         while stack:
             t = stack.pop()
             if get_origin(t) is not None:
                 stack.extend(get_args(t))
-            elif (
-                dataclasses.is_dataclass(t)
-                and t not in seen
-                and t.__name__ not in ("Inline", "Markdown")
-            ):
+            elif _is_model(t) and t not in seen:
                 if t in SECTION_KINDS.values():
                     continue
                 seen.add(t)
@@ -101,7 +106,9 @@ def _nested(cls: type, seen: set[type], order: list[type]) -> None:
 
 
 def _section_docs(cls: type) -> list[str]:
-    return [(cls.__doc__ or "").strip().splitlines()[0], ""]
+    """The first paragraph of the class docstring, on one line."""
+    summary = (cls.__doc__ or "").strip().split("\n\n")[0]
+    return [" ".join(summary.split()), ""]
 
 
 def _nested_tables(*roots: type) -> list[str]:
@@ -116,21 +123,29 @@ def _nested_tables(*roots: type) -> list[str]:
     return lines
 
 
+def _generated_from(source: str) -> str:
+    return f"<!-- Generated by `python -m dispatch_mail.reference` from {source}; do not edit. -->"
+
+
 def manifest_reference() -> str:
     lines = [
         "# Issue manifest reference",
         "",
-        "<!-- Generated by `python -m dispatch_mail.reference` from dispatch_mail/model.py; do not edit. -->",
+        _generated_from("dispatch_mail/project/issue.py"),
         "",
         "Each issue lives in `issues/<slug>/issue.yaml`; the folder name is the issue's slug.",
-        "Every problem in a manifest is reported in one run as `file:line:column: key.path: message`.",
+        "Every problem in a manifest is reported in one run as "
+        "`file:line:column: key.path: message`.",
         "YAML anchors and aliases, `<<` merges and duplicate keys are refused; text is at most "
-        f"{DEFAULT_MAX_LENGTH:,} characters unless a smaller limit is given; files are at most 1 MiB.",
+        f"{DEFAULT_MAX_LENGTH:,} characters unless a smaller limit is given; "
+        f"files are at most {MAX_FILE_BYTES // 1024**2} MiB.",
         "",
-        "**Text kinds.** *text* is one line of plain text (runs of spaces and line breaks fold to one space; "
-        "the theme escapes it). *text (inline Markdown)* also allows `**strong**`, `*em*` or `_em_`, "
-        "`` `code` `` and `[link text](https://…)`; `\\` escapes a marker. *Markdown text* adds paragraphs "
-        "(blank line), `-` bullets, `1.` numbered lists, `###` headings and `>` quotes. "
+        "**Text kinds.** *text* is one line of plain text "
+        "(runs of spaces and line breaks fold to one space; the theme escapes it). "
+        "*text (inline Markdown)* also allows `**strong**`, `*em*` or `_em_`, "
+        "`` `code` `` and `[link text](https://…)`; `\\` escapes a marker. "
+        "*Markdown text* adds paragraphs (blank line), `-` bullets, `1.` numbered lists, "
+        "`###` headings and `>` quotes. "
         "Links may be http, https or mailto only; images must be https.",
         "",
         "## Issue",
@@ -145,8 +160,8 @@ def manifest_reference() -> str:
         "Every section has a `kind`; these keys are common to all kinds:",
         "",
     ]
-    common = {f.name for f in walk_dataclass_fields(SECTION_KINDS["stories"])} & {
-        f.name for f in walk_dataclass_fields(SECTION_KINDS["cta"])
+    common = {f.name for f in documented_fields(SECTION_KINDS["stories"])} & {
+        f.name for f in documented_fields(SECTION_KINDS["cta"])
     }
     rows = _table(SECTION_KINDS["stories"])
     lines += rows[:2] + [r for r in rows[2:] if r.split("`")[1] in common] + [""]
@@ -159,9 +174,12 @@ def manifest_reference() -> str:
         "",
         "- The masthead's date line is the issue's month and year (`March 2026`).",
         "- The stats line counts featured sections and stories as 'N owned stories', and adds "
-        "'Reading list' (or the section's `stat`) for a reading list and '<region> roundup' for a roundup.",
-        "- 'View this issue in your browser' and the archive links come from `base_url` in dispatch.yaml.",
-        "- UTM parameters are added to every outbound http(s) link (never to mailto:), keeping parameters a link already has.",
+        "'Reading list' (or the section's `stat`) for a reading list "
+        "and '<region> roundup' for a roundup.",
+        "- 'View this issue in your browser' and the archive links come from `base_url` "
+        "in dispatch.yaml.",
+        "- UTM parameters are added to every outbound http(s) link (never to mailto:), "
+        "keeping parameters a link already has.",
         "",
     ]
     return "\n".join(lines)
@@ -171,11 +189,14 @@ def configuration_reference() -> str:
     lines = [
         "# dispatch.yaml reference",
         "",
-        "<!-- Generated by `python -m dispatch_mail.reference` from dispatch_mail/config.py; do not edit. -->",
+        _generated_from("dispatch_mail/project/settings.py"),
         "",
-        "`dispatch.yaml` sits at the root of a newsletter project; commands run in any folder below it find it.",
-        "It is validated exactly like an issue manifest. Secrets never go here: SMTP credentials come from "
-        "`DISPATCH_SMTP_USER` / `DISPATCH_SMTP_PASSWORD` and the unsubscribe-token secret from the environment.",
+        "`dispatch.yaml` sits at the root of a newsletter project; "
+        "commands run in any folder below it find it.",
+        "It is validated exactly like an issue manifest. "
+        "Secrets never go here: SMTP credentials come from "
+        "`DISPATCH_SMTP_USER` / `DISPATCH_SMTP_PASSWORD` "
+        "and the unsubscribe-token secret from the environment.",
         "",
         "## Project",
         "",
@@ -217,9 +238,10 @@ def cli_reference() -> str:
     lines = [
         "# Command reference",
         "",
-        "<!-- Generated by `python -m dispatch_mail.reference` from dispatch_mail/cli.py; do not edit. -->",
+        _generated_from("dispatch_mail/cli/"),
         "",
-        "Exit status for every command: 0 ok, 1 content or delivery errors, 2 usage errors, 130 interrupted.",
+        "Exit status for every command: "
+        "0 ok, 1 content or delivery errors, 2 usage errors, 130 interrupted.",
         "Colours appear only on a terminal, and never when `NO_COLOR` is set.",
         "",
         "Shell completion (bash; use `zsh_source` or `fish_source` for those shells):",
@@ -235,6 +257,8 @@ def cli_reference() -> str:
     ctx = cli.make_context("dispatch", [], resilient_parsing=True)
     for name in sorted(cli.list_commands(ctx)):
         command = cli.get_command(ctx, name)
+        if command is None:
+            raise LookupError(f"dispatch {name} is listed but cannot be loaded")
         sub = command.make_context(name, [], parent=ctx, resilient_parsing=True)
         lines += [
             f"## dispatch {name}",
@@ -259,7 +283,7 @@ def cli_reference() -> str:
     return "\n".join(lines)
 
 
-REFERENCES = {
+REFERENCES: dict[str, Callable[[], str]] = {
     "docs/manifest.md": manifest_reference,
     "docs/configuration.md": configuration_reference,
     "docs/cli.md": cli_reference,

@@ -12,16 +12,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from dispatch_mail.browser.chromium import LAUNCH_ARGS
+
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def main() -> int:
@@ -31,7 +24,7 @@ def main() -> int:
         return 1
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=ARGS
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=LAUNCH_ARGS
         )
         for name, width in (("desktop", 720), ("mobile", 375)):
             page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)

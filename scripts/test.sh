@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
 # Install everything the whole test suite needs on a fresh machine, then run it.
-# Debian's Chromium comes from apt (as root, when missing); Python packages from PyPI.
+# Python packages go into a virtual environment of the project's own (.venv), so this works with
+# a distribution's "externally managed" python3 (PEP 668) as well as a plain CPython.
+# Debian's Chromium, fonts and python3-venv come from apt (as root, when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1 && [ -z "${DISPATCH_CHROMIUM:-}" ]; then
+apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-dejavu-core >/dev/null
-  else
-    echo "note: no Chromium (install Debian's 'chromium' or set DISPATCH_CHROMIUM); browser tests will be skipped" >&2
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    return 0
   fi
+  return 1
+}
+
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${DISPATCH_CHROMIUM:-}" ]; then
+  apt_install chromium fonts-liberation fonts-dejavu-core ||
+    echo "note: no Chromium (install Debian's 'chromium' or set DISPATCH_CHROMIUM); browser tests will be skipped" >&2
 fi
 
-python3 -m pip install --quiet -e '.[test]'
-python3 -m pytest -q "$@"
+if [ ! -x .venv/bin/python ]; then
+  if ! python3 -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    # Debian/Ubuntu ship venv's ensurepip separately
+    apt_install python3-venv || { echo "error: python3 -m venv failed; install python3-venv" >&2; exit 1; }
+    python3 -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+# the static checks first: they take seconds and name the exact line
+.venv/bin/python -m ruff check .
+.venv/bin/python -m mypy --strict dispatch_mail
+.venv/bin/python -m pytest -q "$@"

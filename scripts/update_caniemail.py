@@ -1,4 +1,5 @@
-"""Refresh dispatch_mail/data/caniemail.json from the caniemail npm package (data from caniemail.com).
+"""Refresh dispatch_mail/quality/data/caniemail.json from the caniemail npm package
+(data from caniemail.com).
 
 Usage: python scripts/update_caniemail.py [path/to/caniemail.json]
 Without a path it runs `npm pack caniemail` in a temporary folder. The shipped
@@ -15,7 +16,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "dispatch_mail" / "data" / "caniemail.json"
+OUT = (
+    Path(__file__).resolve().parent.parent / "dispatch_mail" / "quality" / "data" / "caniemail.json"
+)
 CLIENTS = {"gmail": "Gmail", "outlook": "Outlook", "apple-mail": "Apple Mail", "yahoo": "Yahoo"}
 
 

@@ -1,97 +1,83 @@
-"""Fixtures shared by the build-pipeline tests: real projects written into temp folders.
+"""The fixtures of the whole suite; their code lives in tests/helpers/.
 
-Everything here writes real files and runs the real code; nothing of ours is
-mocked. The one patch is a guard: no test may open a connection that leaves
-the machine.
+Everything here writes real files and runs real servers and the real code;
+nothing of ours is mocked. Two guards hold for every test: no connection may
+leave the machine, and nothing may be written into the user's home (the run
+has a temp home of its own, template cache included).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import socket
 import textwrap
-from collections.abc import Callable, Iterator
-from html.parser import HTMLParser
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.home import RunHome
+from tests.helpers.http_server import LocalHttpServer, Respond
+from tests.helpers.network import loopback_only
+from tests.helpers.project import ISSUE_YAML, PROJECT_YAML, Project, create_project
+from tests.helpers.send import SECRET
+from tests.helpers.smtp_server import Recorder, SmtpServer
 
-# The smallest valid project and issue; tests replace parts of them.
-PROJECT_YAML = """\
-name: Test News
-sender:
-  name: Test Sender
-  address: news@example.org
-footer:
-  organisation: Test Org
-  postal_address: 1 Test Street, Testville
-  unsubscribe_url: https://example.org/unsubscribe?t={token}
-"""
+if TYPE_CHECKING:
+    import trustme
 
-ISSUE_YAML = """\
-subject: Test issue
-name: Issue 1
-date: 2026-01-08
-masthead:
-  headline: Hello
-sections:
-  - kind: announcements
-    items:
-      - Something happened.
-"""
+RUN_HOME = pytest.StashKey[RunHome]()
+FAILED = pytest.StashKey[bool]()  # whether a phase of the test failed so far
 
 
-# ------------------------------------------------------------------ the network guard
-class NetworkBlocked(RuntimeError):
-    """A test tried to reach another machine."""
+# ------------------------------------------------------------------ the guards
+def pytest_configure(config: pytest.Config) -> None:
+    """The temp home is set before any test module is imported, for child processes too."""
+    config.stash[RUN_HOME] = RunHome.enter()
 
 
-def _is_loopback(address: object) -> bool:
-    if not isinstance(address, tuple):  # AF_UNIX paths and the like never leave the machine
-        return True
-    host = address[0]
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    if host in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
-    except ValueError:  # a host name: resolving it would already be network use
-        return False
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(RUN_HOME, None)
+    if home is not None:
+        home.leave()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def home_untouched_by_the_run(pytestconfig: pytest.Config) -> Iterator[None]:
+    """After the last test: the user's own dispatch folders are as the run found them."""
+    yield
+    changes = pytestconfig.stash[RUN_HOME].changes()
+    if changes:
+        pytest.fail(
+            "the user's dispatch folders changed during the test run (a child process of a test "
+            "wrote there, or a dispatch run outside the tests did): " + "; ".join(changes),
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash[FAILED] = item.stash.get(FAILED, False) or report.failed
+    return report
+
+
+@pytest.fixture(autouse=True)
+def home_untouched(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test whose code wrote into the user's home and caught the refusal."""
+    home = pytestconfig.stash[RUN_HOME]
+    home.refused()
+    yield
+    refused = home.refused()
+    if refused and not request.node.stash.get(FAILED, False):
+        pytest.fail("this test wrote into the user's home: " + "; ".join(refused), pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def no_network() -> Iterator[None]:
-    """Refuse every connection except to 127.0.0.0/8, ::1 and localhost (sessions-wide guard)."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_create_connection = socket.create_connection
-
-    def refuse(address: object) -> None:
-        raise NetworkBlocked(f"tests must not use the network: connection to {address!r} refused")
-
-    def connect(self: socket.socket, address: object) -> None:
-        if not _is_loopback(address):
-            refuse(address)
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        if not _is_loopback(address):
-            refuse(address)
-        return real_connect_ex(self, address)
-
-    def create_connection(address: tuple, *args: object, **kwargs: object) -> socket.socket:
-        if not _is_loopback(address):
-            refuse(address)
-        return real_create_connection(address, *args, **kwargs)  # type: ignore[arg-type]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", connect)
-        patch.setattr(socket.socket, "connect_ex", connect_ex)
-        patch.setattr(socket, "create_connection", create_connection)
+    """Refuse every connection except to loopback addresses, for the whole session."""
+    with loopback_only():
         yield
 
 
@@ -101,7 +87,7 @@ ProjectWriter = Callable[..., Path]
 
 @pytest.fixture
 def write_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectWriter:
-    """Write ``dispatch.yaml`` and ``issues/<slug>/issue.yaml`` into tmp_path; return the issue folder.
+    """Write ``dispatch.yaml`` and ``issues/<slug>/issue.yaml`` into tmp_path; the issue folder.
 
     The working folder becomes tmp_path, so problems name the files as a user
     would see them: ``dispatch.yaml`` and ``issues/<slug>/issue.yaml``.
@@ -117,64 +103,72 @@ def write_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectWri
         slug: str = "test",
         templates: dict[str, str] | None = None,
     ) -> Path:
-        _write(tmp_path / "dispatch.yaml", config)
-        folder = tmp_path / "issues" / slug
-        folder.mkdir(parents=True, exist_ok=True)
-        _write(folder / "issue.yaml", issue)
-        for name, text in (templates or {}).items():
-            _write(tmp_path / "templates" / name, text)
-        return folder
+        create_project(
+            tmp_path,
+            config=_dedent(config),
+            issues={slug: _dedent(issue)},
+            templates={name: _dedent(text) for name, text in (templates or {}).items()},
+        )
+        return tmp_path / "issues" / slug
 
     return write
 
 
-def _write(path: Path, content: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(textwrap.dedent(content), encoding="utf-8")
+def _dedent(content: str | bytes) -> str | bytes:
+    return textwrap.dedent(content) if isinstance(content, str) else content
 
 
-# ------------------------------------------------------------------ reading HTML back
-class Page(HTMLParser):
-    """What html.parser sees in an HTML document: tags, headings, text and attributes."""
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The send tests' project in tmp_path/news, with the unsubscribe secret and no SMTP login."""
+    monkeypatch.setenv("DISPATCH_UNSUBSCRIBE_SECRET", SECRET)
+    for name in (
+        "DISPATCH_SMTP_USER",
+        "DISPATCH_SMTP_PASSWORD",
+        "DISPATCH_DKIM_KEY_FILE",
+        "DISPATCH_DEBUG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return Project(tmp_path / "news")
 
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.headings: list[tuple[int, str]] = []
-        self.data: list[str] = []
-        self.title = ""
-        self._heading: list | None = None
-        self._in_title = False
-        self.feed(html)
-        self.close()
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if re.fullmatch(r"h[1-6]", tag):
-            self._heading = [int(tag[1]), ""]
-        self._in_title = self._in_title or tag == "title"
+# ------------------------------------------------------------------ servers on 127.0.0.1
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    """A real SMTP server that records what it gets (``server.handler``) and fails on request."""
+    with SmtpServer() as running:
+        yield running
 
-    def handle_endtag(self, tag: str) -> None:
-        if self._heading and tag == f"h{self._heading[0]}":
-            self.headings.append((self._heading[0], " ".join(self._heading[1].split())))
-            self._heading = None
-        if tag == "title":
-            self._in_title = False
 
-    def handle_data(self, data: str) -> None:
-        self.data.append(data)
-        if self._heading:
-            self._heading[1] += data
-        if self._in_title:
-            self.title += data
+@pytest.fixture
+def recorder(server: SmtpServer) -> Recorder:
+    return server.handler
 
-    def all(self, tag: str) -> list[dict[str, str | None]]:
-        return [attrs for name, attrs in self.tags if name == tag]
 
-    @property
-    def text(self) -> str:
-        """All text, whitespace (and no-break spaces) collapsed."""
-        return " ".join("".join(self.data).replace("\xa0", " ").split())
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A certificate authority of the session's own, for the TLS servers."""
+    authority: trustme.CA = pytest.importorskip("trustme").CA()
+    return authority
+
+
+@pytest.fixture(scope="session")
+def cafile(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Respond], LocalHttpServer]]:
+    """Start web servers on 127.0.0.1: ``http_server(respond)``; all stop after the test."""
+    started: list[LocalHttpServer] = []
+
+    def start(respond: Respond) -> LocalHttpServer:
+        started.append(LocalHttpServer(respond).start())
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()

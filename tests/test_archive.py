@@ -1,9 +1,15 @@
-"""`dispatch archive`: real builds of a copy of this repository's newsletter, read back with real parsers."""
+"""`dispatch archive`: real builds of a copy of this repository's newsletter, read back with
+real parsers."""
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -14,8 +20,8 @@ from click.testing import CliRunner
 
 from dispatch_mail.cli import main
 from dispatch_mail.errors import ContentError, UsageError
-from dispatch_mail.publish import archive
-from dispatch_mail.publish.archive import ArchiveResult, build_archive
+from dispatch_mail.publish.archive import FEED_NAME, ArchiveResult, build_archive
+from tests.helpers.project import REPO_CONFIG, create_project, repository_issues
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://www.dpdk.org/newsletter/"
@@ -30,11 +36,24 @@ ISSUES = [
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the repository's newsletter: dispatch.yaml and issues/."""
-    folder = tmp_path / "news"
-    folder.mkdir()
-    shutil.copy(ROOT / "dispatch.yaml", folder / "dispatch.yaml")
-    shutil.copytree(ROOT / "issues", folder / "issues")
-    return folder
+    return create_project(tmp_path / "news", config=REPO_CONFIG, issues=repository_issues())
+
+
+def run_dispatch(
+    cwd: Path, *args: str, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command in a process of its own, run from ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "dispatch_mail.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=preexec_fn,
+        check=False,
+    )
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -122,7 +141,7 @@ def test_feed_reads_back_with_a_real_feed_parser(project: Path) -> None:
         ("alternate", BASE_URL),
     }
     assert len(feed.entries) == 2
-    for entry, (slug, subject, day) in zip(feed.entries, ISSUES):
+    for entry, (slug, subject, day) in zip(feed.entries, ISSUES, strict=True):
         assert entry.title == subject
         assert entry.id == entry.link == f"{BASE_URL}{slug}/"
         assert entry.updated == f"{day}T00:00:00Z"
@@ -143,7 +162,7 @@ def test_feed_is_well_formed_atom(project: Path) -> None:
         assert root.find(f"{ATOM}{name}") is not None, name
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 2
-    for entry, (slug, _, _) in zip(entries, ISSUES):
+    for entry, (slug, _, _) in zip(entries, ISSUES, strict=True):
         content = entry.find(f"{ATOM}content")
         assert content is not None and content.get("type") == "html"
         # the web version itself, unescaped exactly once by the XML parser
@@ -173,12 +192,13 @@ def test_index_lists_the_issues_newest_first(project: Path) -> None:
 def test_issue_pages_are_the_web_version_with_a_way_back(project: Path) -> None:
     result = build_archive(project)
 
-    for page, (slug, subject, _) in zip(result.pages, ISSUES):
+    for page, (slug, subject, _) in zip(result.pages, ISSUES, strict=True):
         html = page.read_text(encoding="utf-8")
         assert html.startswith('<!DOCTYPE html><html lang="en"')
         assert f"<title>{subject}</title>" in html
         assert (
-            '<link rel="alternate" type="application/atom+xml" title="DPDK Dispatch" href="../feed.xml">'
+            '<link rel="alternate" type="application/atom+xml" title="DPDK Dispatch" '
+            'href="../feed.xml">'
             in html
         )
         assert f'<link rel="canonical" href="{BASE_URL}{slug}/">' in html
@@ -303,20 +323,24 @@ def test_manifest_errors_leave_an_existing_site_untouched(project: Path) -> None
     assert sorted(p.name for p in project.iterdir()) == ["dispatch.yaml", "issues", "site"]
 
 
-def test_a_failure_while_writing_leaves_the_old_site_and_no_staging_folder(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failure_while_writing_leaves_the_old_site_and_no_staging_folder(project: Path) -> None:
     result = build_archive(project)
     before = snapshot(result.out_dir)
+    edit(project / "issues/2026-q1/issue.yaml", 'name: "Q1 2026"', 'name: "Q1 2026, revised"')
+    # A real write failure: the kernel refuses any file larger than every page and the
+    # index, so the feed, written last, fails after all the others were written.
+    sizes = {name: len(data) for name, data in before.items()}
+    limit = max(size for name, size in sizes.items() if name != FEED_NAME) + 4096
+    assert sizes[FEED_NAME] > limit + 4096  # the rebuilt feed cannot fit either
 
-    def disk_full(*args: object) -> bytes:
-        raise OSError(28, "No space left on device")
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # Python ignores SIGXFSZ
 
-    # the feed is written last, after every page and the index
-    monkeypatch.setattr(archive, "atom_feed", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        build_archive(project)
+    run = run_dispatch(project, "archive", preexec_fn=small_files)
 
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.splitlines() == [f"error: cannot write site/{FEED_NAME}: File too large"]
+    assert "internal error" not in run.stdout + run.stderr
     assert snapshot(result.out_dir) == before
     assert sorted(p.name for p in project.iterdir()) == ["dispatch.yaml", "issues", "site"]
 
@@ -363,6 +387,23 @@ def test_cli_builds_the_archive_from_the_project_folder(
     assert (out / "index.html").is_file() and (out / "2026-q1/index.html").is_file()
     assert not feedparser.parse((out / "feed.xml").read_bytes()).bozo
     assert not (project / "site").exists()
+
+
+@pytest.mark.parametrize("spelled", ["absolute", "relative"])
+def test_cli_refuses_an_out_folder_under_a_file(project: Path, spelled: str) -> None:
+    """``/dev/null/site`` cannot be made: one plain error naming it as typed, or absolute."""
+    target = "/dev/null/site"
+    out = target if spelled == "absolute" else os.path.relpath(target, project)
+    assert spelled == "absolute" or out.startswith("../")
+
+    run = run_dispatch(project, "archive", "--out", out)
+
+    assert run.returncode != 0
+    assert "internal error" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    assert f"{target}:" in lines[0] and "../" not in lines[0], lines[0]
+    assert sorted(p.name for p in project.iterdir()) == ["dispatch.yaml", "issues"]
 
 
 def test_cli_reports_manifest_errors_and_writes_nothing(

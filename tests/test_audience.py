@@ -1,4 +1,4 @@
-"""Reading a list: every row either becomes a recipient or is excluded with its file, line and reason."""
+"""Reading a list: every row becomes a recipient or is excluded with its file, line and reason."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dispatch_mail.delivery.audience import (
     Recipient,
     dedupe_key,
     normalize,
-    read_audience,
     read_suppressed,
     scan_audience,
+    tally_exclusions,
 )
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.loader import shown_path
@@ -29,23 +29,30 @@ def by_line(excluded: list[Exclusion]) -> dict[int, str]:
     return {e.line: e.reason for e in excluded}
 
 
+def read(path: Path, suppressed: set[str] | None = None) -> tuple[list[Recipient], list[Exclusion]]:
+    """The whole list through scan_audience, as the send reads it: (recipients, exclusions)."""
+    items = list(scan_audience(path, suppressed))
+    recipients = [item for item in items if isinstance(item, Recipient)]
+    return recipients, [item for item in items if isinstance(item, Exclusion)]
+
+
 def test_rows_become_recipients_with_every_column(tmp_path):
     path = write(tmp_path, "email,name,City\nann@example.com,Ann,Oslo\nbob@example.com,,\n")
-    audience = read_audience(path)
-    assert audience.excluded == []
-    assert [r.email for r in audience.recipients] == ["ann@example.com", "bob@example.com"]
-    assert audience.recipients[0].fields == {
+    recipients, excluded = read(path)
+    assert excluded == []
+    assert [r.email for r in recipients] == ["ann@example.com", "bob@example.com"]
+    assert recipients[0].fields == {
         "email": "ann@example.com",
         "name": "Ann",
         "city": "Oslo",
     }
-    assert audience.recipients[0].name == "Ann"
-    assert audience.recipients[1].name == ""
+    assert recipients[0].name == "Ann"
+    assert recipients[1].name == ""
 
 
 def test_the_header_may_vary_in_case_and_space_and_carry_a_bom(tmp_path):
     path = write(tmp_path, "\ufeff Email , Name\nann@example.com,Ann\n")
-    (r,) = read_audience(path).recipients
+    (r,), _ = read(path)
     assert r.email == "ann@example.com" and r.name == "Ann"
 
 
@@ -63,40 +70,41 @@ def test_each_problem_is_reported_with_file_and_line_and_nothing_else_is_lost(tm
         "dan@example.com\n"  # 11: short row, still fine
     )
     path = write(tmp_path, content)
-    audience = read_audience(path, suppressed={dedupe_key("GONE@example.com")})
-    assert [r.email for r in audience.recipients] == [
+    recipients, excluded = read(path, suppressed={dedupe_key("GONE@example.com")})
+    assert [r.email for r in recipients] == [
         "ann@example.com",
         "bob@example.com",
         "carl@example.com",
         "dan@example.com",
     ]
-    reasons = by_line(audience.excluded)
+    reasons = by_line(excluded)
     assert set(reasons) == {3, 5, 6, 7, 9}
     assert reasons[3].startswith("invalid:") and "not-an-address" in reasons[3]
     assert reasons[5] == "duplicate: same address as line 4"
     assert reasons[6].startswith("suppressed")
     assert reasons[7].startswith("invalid: header injection") and "'name'" in reasons[7]
     assert reasons[9] == "invalid: no address"
-    for exclusion in audience.excluded:
+    for exclusion in excluded:
         assert exclusion.path == shown_path(path)
         assert str(exclusion).startswith(f"{shown_path(path)}:{exclusion.line}: ")
-    assert audience.exclusion_counts() == {"invalid": 3, "duplicate": 1, "suppressed": 1}
+    assert tally_exclusions(excluded) == {"invalid": 3, "duplicate": 1, "suppressed": 1}
 
 
 def test_the_domain_is_lowercased_and_the_local_part_kept(tmp_path):
     assert normalize("  Ann.Smith@EXAMPLE.Com ") == "Ann.Smith@example.com"
     path = write(tmp_path, "email\nAnn.Smith@EXAMPLE.com\n")
-    assert read_audience(path).recipients[0].email == "Ann.Smith@example.com"
+    assert read(path)[0][0].email == "Ann.Smith@example.com"
 
 
 def test_a_header_injection_never_reaches_a_recipient(tmp_path):
     path = write(
         tmp_path,
-        'email,name,company\nann@example.com,Ann,"ACME\nBcc: everyone@example.com"\nbob@example.com,Bob,x\n',
+        'email,name,company\nann@example.com,Ann,"ACME\nBcc: everyone@example.com"\n'
+        "bob@example.com,Bob,x\n",
     )
-    audience = read_audience(path)
-    assert [r.email for r in audience.recipients] == ["bob@example.com"]
-    (exclusion,) = audience.excluded
+    recipients, excluded = read(path)
+    assert [r.email for r in recipients] == ["bob@example.com"]
+    (exclusion,) = excluded
     assert exclusion.email == "ann@example.com" and "header injection" in exclusion.reason
     assert "'company'" in exclusion.reason
 
@@ -108,9 +116,9 @@ def test_nul_and_overlong_fields_are_refused(tmp_path):
         + "b" * 501
         + "\ncarl@example.com,Carl\n",
     )
-    audience = read_audience(path)
-    assert [r.email for r in audience.recipients] == ["carl@example.com"]
-    reasons = by_line(audience.excluded)
+    recipients, excluded = read(path)
+    assert [r.email for r in recipients] == ["carl@example.com"]
+    reasons = by_line(excluded)
     assert "NUL" in reasons[2] and "longer than 500" in reasons[3]
 
 
@@ -120,18 +128,18 @@ def test_invalid_utf8_costs_only_its_own_row(tmp_path):
         b"bad@example.com,Caf\xe9 latin-1\n"  # line 252, far past the first read-ahead chunk
     )
     path = write(tmp_path, b"email,name\n" + b"".join(rows))
-    audience = read_audience(path)
-    assert len(audience.recipients) == 399
-    (exclusion,) = audience.excluded
+    recipients, excluded = read(path)
+    assert len(recipients) == 399
+    (exclusion,) = excluded
     assert exclusion.line == 252
     assert "UTF-8" in exclusion.reason
-    assert "r399@example.com" in {r.email for r in audience.recipients}
+    assert "r399@example.com" in {r.email for r in recipients}
 
 
 def test_invalid_utf8_in_the_header_is_a_usage_error_with_its_line(tmp_path):
     path = write(tmp_path, b"email,n\xffame\nann@example.com,Ann\n")
     with pytest.raises(UsageError, match=r"list\.csv:1: .*UTF-8"):
-        read_audience(path)
+        read(path)
 
 
 def test_a_list_without_an_email_column_is_a_usage_error_with_its_line(tmp_path):
@@ -139,17 +147,17 @@ def test_a_list_without_an_email_column_is_a_usage_error_with_its_line(tmp_path)
     with pytest.raises(
         UsageError, match=r"list\.csv:1: needs an 'email' column \(found: mail, name\)"
     ):
-        read_audience(path)
+        read(path)
 
 
 def test_an_empty_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="needs an 'email' column"):
-        read_audience(write(tmp_path, ""))
+        read(write(tmp_path, ""))
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot read"):
-        read_audience(tmp_path / "nope.csv")
+        read(tmp_path / "nope.csv")
 
 
 def test_scanning_streams(tmp_path):
@@ -184,9 +192,9 @@ def test_suppression_csv_finds_its_email_column_wherever_it_is(tmp_path):
 def test_suppression_applies_to_every_spelling_of_the_address(tmp_path):
     suppressed = read_suppressed(write(tmp_path, "email\ngone@example.com\n", "s.csv"))
     path = write(tmp_path, "email\nGONE@EXAMPLE.COM\nkept@example.com\n")
-    audience = read_audience(path, suppressed)
-    assert [r.email for r in audience.recipients] == ["kept@example.com"]
-    assert audience.excluded[0].reason.startswith("suppressed")
+    recipients, excluded = read(path, suppressed)
+    assert [r.email for r in recipients] == ["kept@example.com"]
+    assert excluded[0].reason.startswith("suppressed")
 
 
 def test_no_suppression_file_suppresses_nobody(tmp_path):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ISSUE_YAML, NetworkBlocked
 
 from dispatch_mail.cli import main
 from dispatch_mail.publish.build import OUTPUT_NAMES, build_issue
+from tests.helpers.network import NetworkBlocked
+from tests.helpers.project import ISSUE_YAML
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_ISSUE = """\
@@ -33,7 +34,8 @@ sections:
 BAD_LINES = [
     "error: issues/test/issue.yaml:3:7: date: '2026-02-30' is not a valid date (use YYYY-MM-DD)",
     "error: issues/test/issue.yaml:6:3: masthead.dekk: unknown key (did you mean 'dek'?)",
-    "error: issues/test/issue.yaml:11:14: sections[0].items[0].url: 'javascript:' links are not allowed (only http, https and mailto)",
+    "error: issues/test/issue.yaml:11:14: sections[0].items[0].url: "
+    "'javascript:' links are not allowed (only http, https and mailto)",
     "3 problems found; nothing was written",
 ]
 

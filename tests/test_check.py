@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-import shutil
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dispatch_mail.cli import main
-from dispatch_mail.quality.checks import check_issue, contrast_ratio, html_facts, used_features
+from dispatch_mail.project.loader import load
+from dispatch_mail.quality.checks import check_issue
+from dispatch_mail.quality.clients import used_features
+from dispatch_mail.quality.contrast import contrast_ratio
+from dispatch_mail.quality.facts import html_facts
+from dispatch_mail.render.templates import THEME_DIR
+from tests.helpers.http_server import Reply
+from tests.helpers.project import REPO_CONFIG, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = """\
@@ -44,21 +48,15 @@ def make_project(
     config_edits: dict[str, str] | None = None,
     templates: dict[str, str] | None = None,
 ) -> Path:
-    """A copy of the repository's dispatch.yaml with edits, one issue, optional template overrides."""
-    config = (ROOT / "dispatch.yaml").read_text(encoding="utf-8")
-    for old, new in (config_edits or {}).items():
-        assert old in config, old
-        config = config.replace(old, new)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "dispatch.yaml").write_text(config, encoding="utf-8")
-    issue = tmp_path / "issues" / "2026-04"
-    issue.mkdir(parents=True)
-    (issue / "issue.yaml").write_text(manifest, encoding="utf-8")
-    for name, text in (templates or {}).items():
-        path = tmp_path / "templates" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return issue
+    """The repository's dispatch.yaml with edits, one issue, and optional template overrides."""
+    create_project(
+        tmp_path,
+        config=REPO_CONFIG,
+        config_edits=config_edits,
+        issues={"2026-04": manifest},
+        templates=templates,
+    )
+    return tmp_path / "issues" / "2026-04"
 
 
 def codes(report, level: str | None = None) -> set[str]:
@@ -66,7 +64,7 @@ def codes(report, level: str | None = None) -> set[str]:
 
 
 def theme(name: str) -> str:
-    return (ROOT / "dispatch_mail" / "theme" / name).read_text(encoding="utf-8")
+    return (THEME_DIR / name).read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ the passing side
@@ -75,9 +73,7 @@ def test_shipped_issues_have_no_errors_or_warnings(issue):
     report = check_issue(ROOT / issue)
     assert [str(f) for f in report.findings if f.level != "note"] == []
     assert report.stats["html_bytes"] < 102 * 1024
-    assert len(report.stats["sections"]) == len(
-        __import__("dispatch_mail.project.loader", fromlist=["load"]).load(ROOT / issue)[1].sections
-    )
+    assert len(report.stats["sections"]) == len(load(ROOT / issue)[1].sections)
 
 
 def test_minimal_project_passes(tmp_path):
@@ -95,12 +91,14 @@ def test_invalid_manifest_is_reported_not_raised(tmp_path):
 
 def test_size_over_gmail_clip(tmp_path):
     big_items = "".join(
-        f"      - title: Story number {i} with a long enough title\n        url: https://example.org/s{i}\n"
+        f"      - title: Story number {i} with a long enough title\n"
+        f"        url: https://example.org/s{i}\n"
         f"        summary: {'Words that take room in the HTML part of the message. ' * 40}\n"
         for i in range(40)
     )
     manifest = MINIMAL.replace(
-        "      - title: The first story\n        url: https://example.org/first\n        summary: What happened first.\n",
+        "      - title: The first story\n        url: https://example.org/first\n"
+        "        summary: What happened first.\n",
         big_items,
     )
     report = check_issue(make_project(tmp_path, manifest))
@@ -121,13 +119,30 @@ def test_images_without_alt_width_or_https(tmp_path):
 def test_vague_link_text_bare_url_and_doubled_utm(tmp_path):
     manifest = MINIMAL.replace(
         "summary: What happened first.",
-        'summary: "Details [click here](https://example.org/a), [https://example.org/b](https://example.org/b), '
+        'summary: "Details [click here](https://example.org/a), '
+        "[https://example.org/b](https://example.org/b), "
         '[tagged](https://example.org/c?utm_source=x&utm_source=y)."',
     )
     report = check_issue(make_project(tmp_path, manifest))
     assert "link.text-vague" in codes(report, "warning")
     assert "link.text-url" in codes(report, "warning")
     assert "link.utm-doubled" in codes(report, "error")
+
+
+def test_links_the_project_url_rule_refuses_are_errors(tmp_path):
+    # the manifest's own links are refused when the project loads; a template can still carry one
+    override = theme("footer.mjml.j2").replace(
+        '<p style="margin:0;">{{ ft.postal_address }}</p>',
+        '<p style="margin:0;">{{ ft.postal_address }}</p>'
+        '<a href="javascript:alert(1)">Home</a> <a href="https://">Archive</a>'
+        ' <a href="#top">Top</a>',
+    )
+    report = check_issue(make_project(tmp_path, templates={"footer.mjml.j2": override}))
+    refused = [f.message for f in report.findings if f.code == "link.scheme"]
+    assert refused == [
+        "link 'javascript:alert(1)' is not an absolute http(s) or mailto URL",
+        "link 'https://' is not an absolute http(s) or mailto URL",
+    ]
 
 
 def test_subject_and_preheader(tmp_path):
@@ -239,7 +254,8 @@ def test_client_support_from_caniemail_data(tmp_path):
 
 def test_used_features_reads_properties_at_rules_and_elements():
     facts = html_facts(
-        "<html><head><style>@media (prefers-color-scheme: dark){a{color:red !important}}</style></head>"
+        "<html><head><style>@media (prefers-color-scheme: dark){a{color:red !important}}</style>"
+        "</head>"
         '<body><div style="border-radius:4px">x</div></body></html>'
     )
     assert {
@@ -254,46 +270,21 @@ def test_used_features_reads_properties_at_rules_and_elements():
 
 
 # ------------------------------------------------------------------ --links against a local server
-class _Handler(BaseHTTPRequestHandler):
-    def do_HEAD(self):
-        if self.path.startswith("/ok"):
-            self.send_response(200)
-        elif self.path.startswith("/moved"):
-            self.send_response(301)
-            self.send_header("Location", "/ok")
-        elif self.path.startswith("/nohead"):
-            self.send_response(405)
-        elif self.path.startswith("/slow"):
-            import time
-
-            time.sleep(2)
-            self.send_response(200)
-        else:
-            self.send_response(404)
-        self.end_headers()
-
-    def do_GET(self):
-        if self.path.startswith("/nohead"):
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"fine")
-        else:
-            self.do_HEAD()
-
-    def log_message(self, *args):
-        pass
+def _link_reply(method: str, path: str) -> Reply:
+    if path.startswith("/ok"):
+        return Reply(200)
+    if path.startswith("/moved"):
+        return Reply(301, headers={"Location": "/ok"})
+    if path.startswith("/nohead"):
+        return Reply(405) if method == "HEAD" else Reply(200, b"fine")
+    if path.startswith("/slow"):
+        return Reply(200, delay=2)
+    return Reply(404)
 
 
 @pytest.fixture
-def link_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def link_server(http_server):
+    return http_server(_link_reply).url
 
 
 def test_links_option_reports_broken_and_slow_links(tmp_path, link_server):
@@ -302,14 +293,18 @@ def test_links_option_reports_broken_and_slow_links(tmp_path, link_server):
         f"url: {link_server}/ok",
     ).replace(
         "      - Release 2.0 is out.",
-        f'      - "[Gone]({link_server}/missing), [moved]({link_server}/moved), [no head]({link_server}/nohead), '
+        f'      - "[Gone]({link_server}/missing), [moved]({link_server}/moved), '
+        f"[no head]({link_server}/nohead), "
         f'[slow]({link_server}/slow)"',
     )
     config = {
         "utm:\n  source: dpdk-dispatch": "utm:\n  enabled: false\n  source: dpdk-dispatch",
-        "  links:\n    - label: dpdk.org\n      url: https://www.dpdk.org/\n    - label: Newsletter archive\n      url: https://www.dpdk.org/newsletter/\n": "",
+        "  links:\n    - label: dpdk.org\n      url: https://www.dpdk.org/\n"
+        "    - label: Newsletter archive\n      url: https://www.dpdk.org/newsletter/\n": "",
         "base_url: https://www.dpdk.org/newsletter/": f"base_url: {link_server}/ok/",
-        "preferences_url: https://www.dpdk.org/newsletter/preferences": f"preferences_url: {link_server}/ok/prefs",
+        "preferences_url: https://www.dpdk.org/newsletter/preferences": (
+            f"preferences_url: {link_server}/ok/prefs"
+        ),
     }
     issue = make_project(tmp_path, manifest, config_edits=config)
     report = check_issue(issue, links=True, link_timeout=0.5)
@@ -368,9 +363,18 @@ def test_cli_check_without_issue_is_a_usage_error():
     assert CliRunner().invoke(main, ["check"]).exit_code == 2
 
 
-def test_copy_of_project_is_independent(tmp_path):
-    # guard for the fixtures above: the repository's own files are never modified
-    before = (ROOT / "dispatch.yaml").read_text(encoding="utf-8")
-    make_project(tmp_path, config_edits={'    text: "#1f2328"': '    text: "#bbbbbb"'})
-    assert (ROOT / "dispatch.yaml").read_text(encoding="utf-8") == before
-    shutil.rmtree(tmp_path / "issues")
+def test_check_judges_the_copy_it_is_given_and_writes_nothing(tmp_path):
+    # The edited copy is what gets checked (its colour fails contrast), and a check only reads:
+    # no build/ folder, no file added, changed or removed anywhere in the project.
+    issue = make_project(tmp_path, config_edits={'    text: "#1f2328"': '    text: "#bbbbbb"'})
+
+    def files() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+        }
+
+    before = files()
+    report = check_issue(issue, links=False)
+    assert "a11y.contrast" in codes(report, "error")
+    assert files() == before
+    assert not (tmp_path / "build").exists()

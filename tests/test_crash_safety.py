@@ -19,14 +19,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from smtpd import SmtpServer
 
 import pytest
-from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
-from conftest_send import Project, dispatch_env, invoke, recipients, run, send_args, spawn
 
 from dispatch_mail.delivery.journal import STATES, Journal
 from dispatch_mail.errors import JournalError
+from tests.helpers.project import Project
+from tests.helpers.send import dispatch_env, invoke, recipients, run, send_args, spawn
+from tests.helpers.smtp_server import SmtpServer
 
 OUTPUTS = ("email.html", "email.txt", "email.mjml", "email.eml")
 SEED = int(os.environ.get("CRASH_SEED", "7"))
@@ -35,7 +35,7 @@ SEED = int(os.environ.get("CRASH_SEED", "7"))
 def dispatch_limited(
     args: list[str], cwd: Path, max_file_bytes: int
 ) -> subprocess.CompletedProcess:
-    """`dispatch ARGS` in a process that cannot write a file past ``max_file_bytes`` (EFBIG, like a full disk)."""
+    """`dispatch ARGS` in a process that cannot write past ``max_file_bytes`` (EFBIG, disk full)."""
     boot = (
         "import os, resource, sys\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({max_file_bytes}, {max_file_bytes}))\n"
@@ -78,7 +78,7 @@ def built(project: Project) -> tuple[Project, Path, dict[str, bytes]]:
 
 
 def limit_between(before: dict[str, bytes]) -> int:
-    """A file size limit that lets email.html, .txt and .mjml through and stops email.eml (written last)."""
+    """A file size limit that lets email.html, .txt and .mjml through, not email.eml (last)."""
     small = max(len(before[n]) for n in OUTPUTS[:3])
     assert len(before["email.eml"]) > small + 2000, "email.eml must be the largest for this test"
     return (small + 1000 + len(before["email.eml"])) // 2
@@ -139,7 +139,7 @@ while True:
 
 
 def test_builds_killed_at_random_moments_leave_every_file_whole(tmp_path):
-    """Two issues built in turn into one folder, SIGKILLed at random moments: each file is A's or B's, whole."""
+    """Two issues built in turn into one folder, SIGKILLed at random moments: each A's or B's."""
     rng = random.Random(SEED)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -189,7 +189,8 @@ def test_builds_killed_at_random_moments_leave_every_file_whole(tmp_path):
                 assert data in (versions[0][name], versions[1][name]), f"{name} is neither version"
     assert (out / "email.html").exists()
     print(
-        f"\n[builds] 12 SIGKILLs mid-build: every output whole; {len(leftovers)} temp file(s) left behind by the kills"
+        f"\n[builds] 12 SIGKILLs mid-build: every output whole; "
+        f"{len(leftovers)} temp file(s) left behind by the kills"
     )
 
 
@@ -240,8 +241,10 @@ say = lambda *parts: (sys.stdout.write(" ".join(map(str, parts)) + "\\n"), sys.s
 journal = Journal.open(path)
 journal.bind("one", "hash")
 say("adding")
-people = [Recipient(f"r{i:05d}@example.com", {"email": f"r{i:05d}@example.com", "name": f"R {i}"}) for i in range(n)]
-journal.add(people + [Exclusion("list.csv", n + 2 + i, f"bad{i}", "invalid: x") for i in range(50)], "example.org", "one")
+addresses = [f"r{i:05d}@example.com" for i in range(n)]
+people = [Recipient(a, {"email": a, "name": f"R {i}"}) for i, a in enumerate(addresses)]
+bad = [Exclusion("list.csv", n + 2 + i, f"bad{i}", "invalid: x") for i in range(50)]
+journal.add(people + bad, "example.org", "one")
 say("added")
 for row in journal.recover(resend=True):
     say(row.id, "pending")
@@ -267,9 +270,11 @@ while True:
 
 
 def test_the_journal_survives_sigkill_at_any_moment(tmp_path):
-    """A process changing the journal as fast as it can is SIGKILLed again and again; after each kill the
-    journal opens, passes SQLite's integrity check, holds only valid rows, and keeps every change it
-    reported as done (committed before it printed it)."""
+    """A process changing the journal as fast as it can is SIGKILLed again and again.
+
+    After each kill the journal opens, passes SQLite's integrity check, holds only valid
+    rows, and keeps every change it reported as done (committed before it printed it).
+    """
     rng = random.Random(SEED)
     path, n = tmp_path / "send.journal", 6000
     reported: dict[int, str] = {}
@@ -328,7 +333,7 @@ def _check_journal(
     assert states <= set(STATES)
     assert counts["sending"] <= 1, "one change at a time: at most one row in flight"
     by_id = {r[0]: r for r in rows}
-    for id_, state, attempts, code, sent_at, uncertain in rows:
+    for _, state, attempts, code, sent_at, _ in rows:
         if state == "sent":
             assert code == 250 and sent_at is not None and attempts >= 1
         if state == "failed":
@@ -337,7 +342,7 @@ def _check_journal(
         found = by_id[id_][1]
         if found == said or id_ == last_touched:
             continue  # the row in hand at the kill may be one step further than it could say
-        # a row left in flight by an earlier kill is put back by recover() before anything is printed
+        # a row left in flight by an earlier kill is put back by recover() before anything is said
         assert said == "sending" and found == "pending" and by_id[id_][5] == 1, (id_, said, found)
     return {id_: r[1] for id_, r in by_id.items()}
 
@@ -407,9 +412,7 @@ def test_a_damaged_or_foreign_journal_is_refused_in_one_line(finished, kind):
         assert (
             len(lines) == 1 and lines[0].startswith("error: ") and CORRUPTIONS[kind] in lines[0]
         ), (kind, lines)
-        assert (
-            "refusing" in lines[0] or "schema" in lines[0] or "not a dispatch journal" in lines[0]
-        )
+        assert lines[0].endswith("; refusing to resume from it"), lines
         assert result.stdout == ""
     assert server.handler.connections == 0, "a bad journal is refused before any connection"
     assert project.journal.read_bytes() == bad, "left exactly as found"
@@ -430,7 +433,7 @@ def test_a_journal_of_another_issue_is_refused(finished, tmp_path):
 
 
 def test_truncated_anywhere_a_journal_is_refused_or_read_exactly(finished, tmp_path):
-    """Cut at every page boundary and at random bytes: never a journal that opens with other contents."""
+    """Cut at every page boundary and at random bytes: no journal opens with other rows."""
     project, _, _, good = finished
     with Journal.open(project.journal) as journal:
         truth = list(journal.rows())
@@ -450,12 +453,13 @@ def test_truncated_anywhere_a_journal_is_refused_or_read_exactly(finished, tmp_p
         refused >= len(cuts) - 10
     )  # only a cut inside the free space at the very end can read back whole
     print(
-        f"\n[journal] {len(cuts)} truncations: {refused} refused, {read_back} read back unchanged, 0 wrong"
+        f"\n[journal] {len(cuts)} truncations: {refused} refused, "
+        f"{read_back} read back unchanged, 0 wrong"
     )
 
 
 def test_a_journal_killed_mid_send_resumes_from_its_wal(project, server):
-    """The WAL a SIGKILL leaves holds the last commits: the next run reads them (no one sent twice)."""
+    """The WAL a SIGKILL leaves holds the last commits: the next run reads them: none twice."""
     server.handler.delay = 0.01
     args = send_args(project, server, project.csv(recipients(200)), "--concurrency", "2")
     proc = spawn(args, project.root)

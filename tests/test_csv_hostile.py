@@ -1,6 +1,6 @@
-"""Hostile recipient lists: every bad row is reported with its line and never sent; every good row is sent once.
+"""Hostile recipient lists: each bad row reported with its line, never sent; each good one once.
 
-The list goes through the real `dispatch send` to a real SMTP server (tests/smtpd.py),
+The list goes through the real `dispatch send` to a real SMTP server (tests/helpers/smtp_server.py),
 which records every RCPT: an address the list refused must never appear there,
 and neither may anyone a forged header tried to add (``Bcc: x@y``). A list of
 200,000 rows is streamed in bounded memory.
@@ -14,12 +14,13 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
-from conftest_send import Project, dispatch_env, invoke, send_args
 
 from dispatch_mail.delivery.audience import Recipient, scan_audience
+from dispatch_mail.project.paths import shown_path
+from tests.helpers.project import Project
+from tests.helpers.send import dispatch_env, invoke, send_args
 
-# (raw bytes of one record, what must become of it). The record's line is counted as the file is written.
+# (raw bytes of one record, what must become of it). Its line is counted as the file is written.
 HOSTILE: list[tuple[bytes, str]] = [
     (b"ann@example.com,Ann,Paris", "sent ann@example.com"),
     (b"not-an-address,Bad,X", "invalid: 'not-an-address' is not a valid email address"),
@@ -83,7 +84,7 @@ SENT = {
 
 
 def write_hostile(project: Project) -> tuple[Path, dict[int, str]]:
-    """lists/subscribers.csv from HOSTILE (and its suppression list); returns the path and line → expectation."""
+    """lists/subscribers.csv from HOSTILE, and suppressions: the path, line → expectation."""
     path = project.root / "lists" / "subscribers.csv"
     data, expected, line = b"email,name,city\n", {}, 2
     for record, outcome in HOSTILE:
@@ -134,10 +135,11 @@ def test_the_exclusions_are_listed_one_per_line_and_printable(project, server):
     )
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if line.startswith("  excluded: ")]
+    listed = shown_path(project.root / "lists" / "subscribers.csv")  # as the list was read
     assert len(lines) == sum(1 for o in expected.values() if not o.startswith("sent "))
     for line in lines:
         assert line.isprintable(), repr(line)
-        assert line.startswith("  excluded: lists/subscribers.csv:") or "subscribers.csv:" in line
+        assert line.startswith(f"  excluded: {listed}:"), line
     assert any("\\x1b[31mred@example.com" in line for line in lines), (
         "the escape sequence is shown, not run"
     )
@@ -238,16 +240,17 @@ def test_a_huge_list_is_scanned_in_bounded_memory(huge):
     assert (recipients, excluded) == (ROWS - bad - duplicates, bad + duplicates)
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     print(
-        f"\n[csv] {ROWS:,} rows scanned: peak {peak / 2**20:.1f} MiB traced (the de-duplication keys)"
+        f"\n[csv] {ROWS:,} rows scanned: peak {peak / 2**20:.1f} MiB traced"
+        " (the de-duplication keys)"
     )
 
 
 def test_a_huge_list_goes_into_the_journal_in_bounded_memory(project, huge):
-    """The real command up to its plan: the list streamed into the journal, peak RSS of the whole process."""
+    """The real command up to its plan: the list streamed into the journal; peak RSS."""
     import subprocess
 
     path, bad, duplicates = huge
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest, large by now)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest, large)
     boot = (
         "import atexit, re, sys\n"
         "hwm = lambda: re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"

@@ -16,6 +16,7 @@ from dispatch_mail.cli import main
 from dispatch_mail.errors import ContentError, RenderError
 from dispatch_mail.project.loader import load
 from dispatch_mail.render import render_issue
+from tests.helpers.project import REPO_CONFIG, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -51,11 +52,8 @@ REJECTED = {
 
 
 def project_with(tmp_path: Path, manifest: Path) -> Path:
-    shutil.copy(ROOT / "dispatch.yaml", tmp_path / "dispatch.yaml")
-    issue = tmp_path / "issues" / "hostile"
-    issue.mkdir(parents=True)
-    shutil.copy(manifest, issue / "issue.yaml")
-    return issue
+    create_project(tmp_path, config=REPO_CONFIG, issues={"hostile": manifest})
+    return tmp_path / "issues" / "hostile"
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED))
@@ -66,11 +64,11 @@ def test_broken_manifest_gives_located_errors_and_writes_nothing(tmp_path, name)
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
     for line_no, col, text in REJECTED[name]:
-        matching = [l for l in lines if text in l]
+        matching = [line for line in lines if text in line]
         assert matching, f"{name}: no line with {text!r} in:\n{result.output}"
         if line_no is not None:
             where = f"issue.yaml:{line_no}:{col}:" if col else f"issue.yaml:{line_no}:"
-            assert any(where in l for l in matching), (
+            assert any(where in line for line in matching), (
                 f"{name}: {text!r} not at {where}:\n{result.output}"
             )
     assert not (tmp_path / "out").exists()

@@ -6,16 +6,14 @@ import csv
 import sqlite3
 import time
 from pathlib import Path
-from smtpd import reply_always
 
 import pytest
-from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
-from conftest_send import invoke, recipients, send_args
 
 from dispatch_mail.delivery.audience import Exclusion, Recipient
-from dispatch_mail.delivery.journal import APPLICATION_ID, SCHEMA_VERSION, Journal
-from dispatch_mail.errors import JournalError
-from dispatch_mail.errors import UsageError
+from dispatch_mail.delivery.journal import APPLICATION_ID, SCHEMA_VERSION, STATES, Journal
+from dispatch_mail.errors import JournalError, UsageError
+from tests.helpers.send import invoke, recipients, send_args
+from tests.helpers.smtp_server import reply_always
 
 
 def people(*addresses: str) -> list[Recipient]:
@@ -105,8 +103,10 @@ def test_a_journal_belongs_to_one_issue_and_one_content(tmp_path):
         assert j.bind("one", "hash-1") is False
         with pytest.raises(JournalError, match="belongs to issue 'one'"):
             j.bind("two", "hash-1")
-        with pytest.raises(JournalError, match="--force"):
+        with pytest.raises(JournalError, match="rendered issue changed") as changed:
             j.bind("one", "hash-2")
+        assert changed.value.hint == "force" and changed.value.path == path
+        assert "--" not in str(changed.value), "the CLI names its own options"
         assert j.bind("one", "hash-2", force=True) is False
         assert j.get_meta("content_hash") == "hash-2"
 
@@ -165,6 +165,37 @@ def test_retries_wait_for_their_time_and_failures_keep_the_reply(journal):
         550,
         "rcpt: 550 no such user",
     )
+
+
+def test_a_state_outside_the_list_is_refused_by_the_file_itself(journal):
+    journal.add(people("ann@example.com"), "example.org", "one")
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        journal.conn.execute("UPDATE recipients SET state='lost'")
+    for state in STATES:  # and every state of the list is allowed
+        journal.conn.execute("UPDATE recipients SET state=?", (state,))
+
+
+def test_a_message_that_never_reached_the_relay_costs_no_attempt(journal):
+    journal.add(people("ann@example.com"), "example.org", "one")
+    (row,) = journal.rows()
+    journal.mark_sending(row.id)
+    journal.mark_not_attempted(row.id, "connection refused")
+    (row,) = journal.rows()
+    assert (row.state, row.attempts) == ("pending", 0)
+    assert row.last_reply == "not attempted: connection refused"
+
+
+def test_a_quota_counts_the_messages_sent_since_a_moment(journal):
+    journal.add(people("ann@example.com", "bob@example.com"), "example.org", "one")
+    ann, bob = journal.rows()
+    before = time.time()
+    journal.mark_sending(ann.id)
+    journal.mark_sent(ann.id, 250, "OK")
+    journal.mark_sending(bob.id)
+    journal.mark_failed(bob.id, 550, "no")
+    after = time.time()
+    assert journal.sent_since(before - 1) == 1, "sent counts, failed does not"
+    assert journal.sent_since(after) == 0
 
 
 def test_next_batch_goes_in_id_order_after_a_given_id(journal):

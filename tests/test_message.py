@@ -1,4 +1,4 @@
-"""The built email.eml: a standards-conforming RFC 5322 / MIME message, read back by the stdlib parser."""
+"""The built email.eml: a conforming RFC 5322 / MIME message, read back by the stdlib parser."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from conftest import ISSUE_YAML, PROJECT_YAML
 
 from dispatch_mail.publish.build import build_issue
+from tests.helpers.project import ISSUE_YAML, PROJECT_YAML
 
 REPO = Path(__file__).resolve().parent.parent
 STRICT = email.policy.default.clone(raise_on_defect=True)
@@ -54,7 +54,7 @@ def test_required_headers_appear_exactly_once(q1_eml):
     assert message["Subject"] == "DPDK Dispatch Q1 2026"
     assert message["MIME-Version"] == "1.0"
     assert parsedate_to_datetime(message["Date"]).tzinfo is not None
-    assert re.fullmatch(r"<[^<>@\s]+@dpdk\.org>", message["Message-ID"])
+    assert re.fullmatch(r"<2026-q1\.build\.0\.[0-9a-f]{12}@dpdk\.org>", message["Message-ID"])
 
 
 def test_it_is_multipart_alternative_with_plain_text_first_and_html_last(q1_eml):

@@ -1,19 +1,21 @@
-"""What each recipient gets: one message, theirs alone, standards-conforming, nothing left to merge."""
+"""What each recipient gets: one message, theirs alone, conforming, nothing left to merge."""
 
 from __future__ import annotations
 
 import re
 from email.utils import getaddresses
-from smtpd import Received, SmtpServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
-from conftest_send import SECRET, Project, invoke, send_args
 
 from dispatch_mail.delivery import campaign
-from dispatch_mail.mail.eml import PersonalMessages, list_id
+from dispatch_mail.mail.headers import list_id
+from dispatch_mail.mail.personal import PersonalMessages
 from dispatch_mail.mail.tokens import verify_token
+from dispatch_mail.render.context import MERGE_FIELDS
+from tests.helpers.project import Project
+from tests.helpers.send import SECRET, invoke, send_args
+from tests.helpers.smtp_server import Received, SmtpServer
 
 LIST_ID = "Example Weekly <example-weekly.example.org>"
 PEOPLE = [
@@ -228,6 +230,13 @@ def test_list_id_is_the_same_for_the_token_and_the_header(project: Project):
     prepared = campaign.prepare(project.issue_dir)
     assert isinstance(prepared.messages, PersonalMessages)
     assert prepared.messages.list_id == list_id(prepared.project) == LIST_ID
+
+
+def test_every_merge_field_gets_a_value_for_each_recipient(project: Project):
+    prepared = campaign.prepare(project.issue_dir)
+    values = prepared.messages.merge_values("ann@example.com", {"name": "Ann"})
+    assert tuple(values) == MERGE_FIELDS
+    assert values["email"] == "ann@example.com" and values["greeting"] == "Hi Ann,"
 
 
 # ------------------------------------------------------------------ DKIM

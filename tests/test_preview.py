@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,20 +22,26 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from dispatch_mail.browser.server import PreviewServer, force_color_scheme
+from dispatch_mail.browser.pages import force_color_scheme
+from dispatch_mail.browser.server import PreviewServer
+from dispatch_mail.cli import main
 from dispatch_mail.errors import UsageError
 from dispatch_mail.render.templates import THEME_DIR
+from tests.helpers.project import REPO_CONFIG, create_project
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBJECT = "DPDK Dispatch Q1 2026"
 ITEM_TITLE = "The State of Enterprise Linux for Networking"
+# How long to wait for something the test expects to happen: generous, since the machine
+# may be busy; a test never asserts how fast it happened, only that and in which order.
+WAIT = 20.0
 
 
 @pytest.fixture
 def issue_dir(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "dispatch.yaml", tmp_path / "dispatch.yaml")
-    shutil.copytree(ROOT / "issues" / "2026-q1", tmp_path / "issues" / "2026-q1")
+    create_project(tmp_path, config=REPO_CONFIG, issues={"2026-q1": ROOT / "issues" / "2026-q1"})
     return tmp_path / "issues" / "2026-q1"
 
 
@@ -59,7 +64,7 @@ def fetch(
     server: PreviewServer, path: str, headers: dict[str, str] | None = None
 ) -> tuple[int, str, bytes]:
     """(status, content type, body) of a GET, sent with the path exactly as given."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
@@ -72,7 +77,7 @@ class EventStream:
     """A Server-Sent Events client that reads one event at a time."""
 
     def __init__(self, server: PreviewServer, query: str = "") -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
         self.conn.request("GET", "/events" + query)
         self.sock = (
             self.conn.sock
@@ -83,7 +88,7 @@ class EventStream:
         # The first frame is sent once the stream is following the builds: edits from now on count.
         assert self.next() == {"retry": "1000"}
 
-    def next(self, timeout: float = 5.0) -> dict[str, str]:
+    def next(self, timeout: float = WAIT) -> dict[str, str]:
         """The fields of the next frame; a comment comes back as {"comment": text}."""
         deadline = time.monotonic() + timeout
         frame: dict[str, str] = {}
@@ -103,7 +108,7 @@ class EventStream:
             name, _, value = line.partition(":")
             frame[name] = value.removeprefix(" ")
 
-    def next_reload(self, timeout: float = 5.0) -> dict[str, str]:
+    def next_reload(self, timeout: float = WAIT) -> dict[str, str]:
         deadline = time.monotonic() + timeout
         while True:
             frame = self.next(max(deadline - time.monotonic(), 0.01))
@@ -200,7 +205,8 @@ def test_force_color_scheme_rewrites_only_style_and_media_attributes() -> None:
     page = (
         "<html><head><style>@media (prefers-color-scheme: dark) { a { color: red } }\n"
         "@media ( PREFERS-COLOR-SCHEME : light ) { a { color: blue } }</style></head><body>"
-        '<picture><source srcset="d.png" media="(prefers-color-scheme: dark)"><img src="l.png"></picture>'
+        '<picture><source srcset="d.png" media="(prefers-color-scheme: dark)">'
+        '<img src="l.png"></picture>'
         "<p>Write (prefers-color-scheme: dark) in your CSS.</p></body></html>"
     )
     dark = force_color_scheme(page, "dark")
@@ -260,7 +266,7 @@ def test_only_the_fixed_paths_are_served(server: PreviewServer) -> None:
 
 
 def test_other_methods_are_not_served(server: PreviewServer) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
     try:
         conn.request("POST", "/", body=b"x")
         assert conn.getresponse().status == 501
@@ -288,7 +294,7 @@ def test_a_manifest_edit_rebuilds_and_sends_reload(
     server: PreviewServer, events: EventStream, issue_dir: Path, logs: list[str]
 ) -> None:
     edit(issue_dir / "issue.yaml", f'title: "{ITEM_TITLE}"', f'title: "{ITEM_TITLE}, revised"')
-    frame = events.next_reload(timeout=5)
+    frame = events.next_reload()
     assert json.loads(frame["data"]) == {"build": 2, "ok": True}
     assert frame["id"] == server.build.version
     html = fetch(server, "/email.html")[2].decode("utf-8")
@@ -387,7 +393,9 @@ def test_a_burst_of_saves_makes_one_rebuild(
         manifest.write_text(text.replace(ITEM_TITLE, f"{ITEM_TITLE} {n}"), encoding="utf-8")
         time.sleep(0.01)
     assert json.loads(events.next_reload()["data"])["build"] == 2
-    assert events.next(timeout=0.6) == {"comment": "keep-alive"}  # and no second reload
+    # The stream's next word is a keep-alive, sent only after a keepalive interval
+    # without a build: no second reload came first.
+    assert events.next() == {"comment": "keep-alive"}
     assert server.build.number == 2
     assert f"{ITEM_TITLE} 7" in fetch(server, "/email.html")[2].decode("utf-8")
 
@@ -396,31 +404,39 @@ def test_a_page_older_than_the_build_is_told_to_reload_at_once(server: PreviewSe
     stale = EventStream(server, "?since=from-an-earlier-server.1")
     current = EventStream(server, f"?since={server.build.version}")
     try:
-        assert stale.next_reload(timeout=1)["id"] == server.build.version
-        assert current.next(timeout=2) == {"comment": "keep-alive"}
+        # "At once": the reload is the stale page's first frame, before any keep-alive.
+        frame = stale.next()
+        assert frame.get("event") == "reload" and frame["id"] == server.build.version
+        assert current.next() == {"comment": "keep-alive"}
     finally:
         stale.close()
         current.close()
 
 
 def test_stop_ends_open_event_streams(issue_dir: Path) -> None:
-    preview = PreviewServer(issue_dir, 0, keepalive=30)
+    keepalive = 300.0  # the stream would stay silent this long if stop() left it open
+    preview = PreviewServer(issue_dir, 0, keepalive=keepalive)
     preview.start()
     stream = EventStream(preview)
     try:
-        started = time.monotonic()
         preview.stop()
+        # The stream ends (EOF), well before a keep-alive was due; a stream left open
+        # would raise TimeoutError here instead, which is not among these.
         with pytest.raises((EOFError, ConnectionError)):
-            stream.next(timeout=3)
-        assert time.monotonic() - started < 3
+            stream.next(timeout=min(WAIT, keepalive / 2))
     finally:
         stream.close()
         preview.stop()
 
 
 def test_a_busy_port_is_a_usage_error(server: PreviewServer, issue_dir: Path) -> None:
-    with pytest.raises(UsageError, match="--port"):
+    with pytest.raises(UsageError, match=f"cannot listen on 127.0.0.1:{server.port}: ") as caught:
         PreviewServer(issue_dir, server.port).start()
+    assert caught.value.hint == "port" and "--port" not in str(caught.value)
+    # The command names its own option.
+    result = CliRunner().invoke(main, ["preview", str(issue_dir), "--port", str(server.port)])
+    assert result.exit_code == 2, result.output
+    assert "(choose another --port; 0 takes any free one)" in result.output
 
 
 # ---------------------------------------------------------------------------- in a browser
@@ -432,7 +448,7 @@ def test_the_dark_switch_turns_the_email_dark_in_chromium(server: PreviewServer)
     Skips without Chromium or playwright, except under CI=true, where it fails
     (the convention of tests/test_screenshot.py).
     """
-    from dispatch_mail.browser.screenshot import browser_unavailable_reason, find_chromium
+    from dispatch_mail.browser.chromium import browser_unavailable_reason, find_chromium
 
     reason = browser_unavailable_reason()
     if reason:
@@ -456,7 +472,10 @@ def test_the_dark_switch_turns_the_email_dark_in_chromium(server: PreviewServer)
             email.wait_for_url("**/email.html?scheme=dark")
             email.wait_for_load_state()
             body = page.frame_locator("#frame").locator("body")
-            probe = "b => [getComputedStyle(b).backgroundColor, matchMedia('(prefers-color-scheme: dark)').matches]"
+            probe = (
+                "b => [getComputedStyle(b).backgroundColor,"
+                " matchMedia('(prefers-color-scheme: dark)').matches]"
+            )
             background, system_dark = body.evaluate(probe)
             assert system_dark is False
             assert background == "rgb(13, 17, 23)"  # brand.colors.dark_background of the theme
@@ -483,11 +502,15 @@ def test_dispatch_preview_runs_until_ctrl_c(issue_dir: Path) -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in proc.stdout],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
     output: list[str] = []
     try:
         url = None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT
         while url is None and time.monotonic() < deadline:
             try:
                 line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
@@ -497,15 +520,16 @@ def test_dispatch_preview_runs_until_ctrl_c(issue_dir: Path) -> None:
             if "http://127.0.0.1:" in line:
                 url = line[line.index("http://") :].split()[0]
         assert url, "".join(output)
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=WAIT) as response:
             assert response.status == 200 and SUBJECT in response.read().decode("utf-8")
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=WAIT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    time.sleep(0.05)
+    reader.join(timeout=WAIT)  # it ends at the end of the output
+    assert not reader.is_alive()
     while not lines.empty():
         output.append(lines.get())
     text = "".join(output)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,8 +17,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dispatch_mail.browser.screenshot import browser_unavailable_reason
+from dispatch_mail.browser.chromium import browser_unavailable_reason
 from dispatch_mail.cli import main
+from tests.helpers.project import (
+    REPO_CONFIG,
+    REPO_TEMPLATES,
+    create_project,
+    repository_issues,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUGS = ["2026-q1", "2025-q4"]  # the repository's issues, newest first as the gallery lists them
@@ -43,13 +48,11 @@ VOID = {
 
 
 def copy_project(dest: Path) -> Path:
-    """The repository's project (dispatch.yaml, issues/, templates/) in a folder the test may write."""
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dispatch.yaml", dest / "dispatch.yaml")
-    shutil.copytree(ROOT / "issues", dest / "issues")
-    if (ROOT / "templates").is_dir():
-        shutil.copytree(ROOT / "templates", dest / "templates")
-    return dest
+    """The repository's project (dispatch.yaml, issues/, templates/) in a folder to write in."""
+    templates = REPO_TEMPLATES if REPO_TEMPLATES.is_dir() else None
+    return create_project(
+        dest, config=REPO_CONFIG, issues=repository_issues(), templates=templates
+    )
 
 
 def run_previews(project: Path, out: Path, *extra: str, env: dict[str, str | None] | None = None):
@@ -64,7 +67,7 @@ def run_previews(project: Path, out: Path, *extra: str, env: dict[str, str | Non
 
 
 class Page(HTMLParser):
-    """The gallery as the tests need it; fails on a closing tag that does not match its opening one."""
+    """The gallery as the tests need it; fails on a closing tag that does not match its opening."""
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)

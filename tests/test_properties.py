@@ -1,4 +1,4 @@
-"""Properties: whatever text or bytes a manifest holds, dispatch renders it escaped or refuses it as content.
+"""Properties: whatever text or bytes a manifest holds, it renders escaped or is refused as content.
 
 Never any other exception: a crash, a RecursionError or a hang on a strange
 manifest would be a bug, whatever the manifest says.
@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Page
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from dispatch_mail.errors import ContentError
 from dispatch_mail.project.markup import parse_inline, parse_markdown
 from dispatch_mail.publish.build import build_issue
+from tests.helpers.html import Page
+from tests.helpers.project import create_project
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -167,8 +168,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def write(folder: Path, project: dict, issue: dict) -> None:
-    (folder.parent.parent / "dispatch.yaml").write_text(dump(project), encoding="utf-8")
-    (folder / "issue.yaml").write_text(dump(issue), encoding="utf-8")
+    create_project(folder.parent.parent, config=dump(project), issues={folder.name: dump(issue)})
 
 
 def render_with(folder: Path, field: tuple[str, tuple[Any, ...], str], value: str):
@@ -301,7 +301,7 @@ TOKENS = [
 
 @st.composite
 def mangled_manifests(draw) -> bytes:
-    """A valid manifest with lines replaced, inserted, cut and salted with YAML's special characters."""
+    """A valid manifest with lines replaced, inserted, cut and salted with YAML's special marks."""
     lines = list(BASE)
     for _ in range(draw(st.integers(1, 6))):
         at = draw(st.integers(0, len(lines)))

@@ -16,10 +16,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import yaml
-from conftest import PROJECT_YAML, Page
 
 from dispatch_mail.errors import ContentError, RenderError
-from dispatch_mail.publish.build import GMAIL_CLIP_BYTES, BuildResult, build_issue
+from dispatch_mail.publish.build import BuildResult, build_issue
+from dispatch_mail.quality.budget import GMAIL_CLIP_BYTES
+from tests.helpers.html import Page
+from tests.helpers.project import PROJECT_YAML
 
 REPO = Path(__file__).resolve().parent.parent
 Q1 = REPO / "issues" / "2026-q1"
@@ -40,7 +42,7 @@ def untracked(url: str) -> str:
 
 
 def manifest_items(path: Path) -> list[dict]:
-    """Every titled, linked item of a manifest, in order, read with plain PyYAML (not our loader)."""
+    """Every titled, linked item of a manifest in order, read by plain PyYAML (not our loader)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     items: list[dict] = []
     for section in data["sections"]:
@@ -239,7 +241,8 @@ def test_a_heading_in_the_intro_does_not_skip_a_level(write_project):
 FOOTER_OVERRIDE = """\
 <mj-section css-class="dm-page">
   <mj-column>
-    <mj-text>Custom footer of {{ project.name }} &middot; <a href="{{ merge.unsubscribe_url }}">Unsubscribe</a></mj-text>
+    <mj-text>Custom footer of {{ project.name }} &middot; <a
+      href="{{ merge.unsubscribe_url }}">Unsubscribe</a></mj-text>
   </mj-column>
 </mj-section>
 """
@@ -280,14 +283,16 @@ def test_a_template_syntax_error_names_the_file_and_line(write_project):
         build_issue(folder, write=False)
     message = str(caught.value)
     assert message.endswith(
-        "footer.mjml.j2:2: template syntax error: Expected an expression, got 'end of statement block'"
+        "footer.mjml.j2:2: template syntax error: "
+        "Expected an expression, got 'end of statement block'"
     )
 
 
 def test_an_undefined_variable_in_an_override_names_the_file_and_line(write_project):
     folder = write_project(
         templates={
-            "footer.mjml.j2": "<mj-section><mj-column><mj-text>\n{{ project.nmae }}\n</mj-text></mj-column></mj-section>\n"
+            "footer.mjml.j2": "<mj-section><mj-column><mj-text>\n{{ project.nmae }}\n"
+            "</mj-text></mj-column></mj-section>\n"
         }
     )
     with pytest.raises(RenderError) as caught:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_YAML
 
 from dispatch_mail.errors import ContentError, Problem
 from dispatch_mail.project.issue import StoriesSection
 from dispatch_mail.project.loader import load
-from dispatch_mail.project.schema import MAX_DEPTH, MAX_FILE_BYTES
+from dispatch_mail.project.yaml_nodes import MAX_DEPTH, MAX_FILE_BYTES
+from tests.helpers.project import PROJECT_YAML
 
 ISSUE = "issues/test/issue.yaml"
 KINDS = "featured, stories, reading_list, roundup, announcements, links, cta, markdown"
@@ -166,7 +166,8 @@ def test_an_unknown_key_gets_a_did_you_mean(write_project):
 def test_an_unknown_key_with_no_close_match_lists_the_known_keys(write_project):
     folder = write_project(
         issue_with(
-            "  - kind: cta\n    text: Go\n    button:\n      label: Go\n      url: https://example.org/\n      colour: red\n"
+            "  - kind: cta\n    text: Go\n    button:\n      label: Go\n"
+            "      url: https://example.org/\n      colour: red\n"
         )
     )
     assert problems(folder) == [
@@ -181,7 +182,8 @@ def test_an_unknown_section_kind_gets_a_suggestion(write_project):
         )
     )
     assert problems(folder) == [
-        f"{ISSUE}:7:11: sections[0].kind: unknown section kind 'anouncements' (did you mean 'announcements'?)",
+        f"{ISSUE}:7:11: sections[0].kind: unknown section kind 'anouncements' (did you mean "
+        "'announcements'?)",
         f"{ISSUE}:9:11: sections[1].kind: unknown section kind 'gallery'; one of: {KINDS}",
     ]
 
@@ -239,7 +241,8 @@ def test_url_fields_accept_only_http_https_and_mailto(write_project, url, scheme
 """)
     )
     assert problems(folder) == [
-        f"{ISSUE}:10:14: sections[0].items[0].url: '{scheme}:' links are not allowed (only http, https and mailto)"
+        f"{ISSUE}:10:14: sections[0].items[0].url: '{scheme}:' links are not allowed (only http, "
+        "https and mailto)"
     ]
 
 
@@ -254,20 +257,24 @@ def test_url_fields_accept_only_http_https_and_mailto(write_project, url, scheme
 def test_inline_markdown_links_accept_only_http_https_and_mailto(write_project, url, scheme):
     folder = write_project(
         issue_with(
-            f"  - kind: announcements\n    items:\n      - 'Fine [ok](https://example.org/) and [bad]({url}).'\n",
+            "  - kind: announcements\n    items:\n      - 'Fine [ok](https://example.org/) and "
+            f"[bad]({url}).'\n",
             head=f"intro: |\n  Para one.\n\n  - bullet with [evil]({url})\n",
         )
     )
     assert problems(folder) == [
-        f"{ISSUE}:4:8: intro: link [evil]: '{scheme}:' links are not allowed (only http, https and mailto)",
-        f"{ISSUE}:13:9: sections[0].items[0]: link [bad]: '{scheme}:' links are not allowed (only http, https and mailto)",
+        f"{ISSUE}:4:8: intro: link [evil]: '{scheme}:' links are not allowed (only http, https "
+        "and mailto)",
+        f"{ISSUE}:13:9: sections[0].items[0]: link [bad]: '{scheme}:' links are not allowed (only "
+        "http, https and mailto)",
     ]
 
 
 def test_mailto_and_http_links_are_fine(write_project):
     folder = write_project(
         issue_with(
-            "  - kind: announcements\n    items:\n      - 'Write [to us](mailto:news@example.org) or see [this](http://example.org/).'\n"
+            "  - kind: announcements\n    items:\n      - 'Write [to us](mailto:news@example.org) "
+            "or see [this](http://example.org/).'\n"
         )
     )
     _, issue = load(folder)
@@ -313,7 +320,8 @@ def test_a_logo_url_in_the_project_file_must_be_https_too(write_project):
 @pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "next tuesday", "26/01/2026"])
 def test_an_invalid_date(write_project, value):
     folder = write_project(
-        f"subject: S\nname: N\ndate: {value}\nmasthead:\n  headline: H\nsections:\n  - kind: cta\n    text: T\n"
+        f"subject: S\nname: N\ndate: {value}\nmasthead:\n  headline: H\n"
+        "sections:\n  - kind: cta\n    text: T\n"
     )
     assert problems(folder) == [
         f"{ISSUE}:3:7: date: '{value}' is not a valid date (use YYYY-MM-DD)"
@@ -427,10 +435,14 @@ def test_a_list_with_too_few_items(write_project):
 
 
 def test_out_of_range_numbers(write_project):
-    image = "\n      image:\n        url: https://img.example.org/a.png\n        alt: A\n        width: {}\n"
+    image = (
+        "\n      image:\n        url: https://img.example.org/a.png\n        alt: A\n"
+        "        width: {}\n"
+    )
     folder = write_project(
         issue_with(
-            "  - kind: stories\n    items:\n      - title: T\n        url: https://example.org/\n        summary: S"
+            "  - kind: stories\n    items:\n      - title: T\n        url: https://example.org/\n"
+            "        summary: S"
             + image.format(2000).replace("\n      ", "\n        ")
             + "      - title: T2\n        url: https://example.org/2\n        summary: S2"
             + image.format(15).replace("\n      ", "\n        ")
@@ -515,7 +527,8 @@ def test_a_manifest_with_three_distinct_errors_gives_three_problems(write_projec
     found = problems(folder)
     assert found == [
         f"{ISSUE}:6:3: masthead.dekk: unknown key (did you mean 'dek'?)",
-        f"{ISSUE}:11:14: sections[0].items[0].url: 'javascript:' links are not allowed (only http, https and mailto)",
+        f"{ISSUE}:11:14: sections[0].items[0].url: 'javascript:' links are not allowed (only "
+        "http, https and mailto)",
         f"{ISSUE}:12:5: sections[1].region: missing (required text)",
     ]
 
@@ -532,7 +545,7 @@ def test_problems_carry_structured_fields(write_project):
     assert caught.value.exit_code == 1
 
 
-# ------------------------------------------------------------------ hostile files never crash the loader
+# -------------------------------------------------- hostile files never crash the loader
 def test_nesting_deeper_than_the_limit_is_refused_before_composing(write_project):
     # 100,000 levels: libyaml's recursive composer used to overflow the C stack (a segfault)
     folder = write_project(b"subject: " + b"[" * 100_000 + b"]" * 100_000 + b"\n")
@@ -547,7 +560,8 @@ def test_nesting_deeper_than_the_limit_is_refused_before_composing(write_project
 def test_a_nul_character_is_one_located_problem(write_project):
     folder = write_project(b"subject: Test\nname: Is\x00sue\n")
     assert problems(folder) == [
-        f"{ISSUE}:2:9: YAML syntax error: character #x0000 is not allowed (control characters are not allowed)"
+        f"{ISSUE}:2:9: YAML syntax error: character #x0000 is not allowed (control characters are "
+        "not allowed)"
     ]
 
 

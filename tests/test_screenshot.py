@@ -10,29 +10,29 @@ from __future__ import annotations
 import importlib.util
 import os
 import struct
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from dispatch_mail.browser.chromium import (
+    ChromiumSession,
+    browser_unavailable_reason,
+    find_chromium,
+    require_chromium,
+)
 from dispatch_mail.browser.screenshot import (
     LAYOUT_WIDTHS,
     MIN_CONTRAST,
     SHOTS,
-    BrowserUnavailable,
-    ChromiumMissing,
-    ChromiumSession,
-    browser_unavailable_reason,
-    find_chromium,
     layout_report,
-    require_chromium,
     take_screenshots,
 )
 from dispatch_mail.cli import main
+from dispatch_mail.errors import BrowserUnavailable, ChromiumMissing
 from dispatch_mail.publish.build import build_issue
-from dispatch_mail.quality.checks import _luminance
+from dispatch_mail.quality.contrast import relative_luminance as _luminance
+from tests.helpers.http_server import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUES = ["issues/2026-q1", "examples/all-sections"]
@@ -126,37 +126,23 @@ def test_screenshots_are_pngs_of_the_expected_widths(chromium, issue_html, tmp_p
     )
 
 
-# --------------------------------------------------------------------------- the measurements catch problems
+# ------------------------------------------------------------ the measurements catch problems
 BAD_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>:root { color-scheme: light dark; }
 @media (prefers-color-scheme: dark) { body { background: #101010; } }</style></head>
-<body style="margin:0"><div class="dm-text" style="color:#222222"><p>Dark text that dark mode forgot.</p></div>
+<body style="margin:0">
+<div class="dm-text" style="color:#222222"><p>Dark text that dark mode forgot.</p></div>
 <table style="width:600px"><tr><td>Six hundred pixels wide.</td></tr></table>
 <img src="https://images.example.org/photo.png" width="200" height="100">
 <img src="https://images.example.org/spacer.gif" alt=""></body></html>"""
 
 
 @pytest.fixture
-def recording_server():
+def recording_server(http_server):
     """A loopback HTTP server that records every request it gets: none should arrive."""
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], seen
-    server.shutdown()
-    server.server_close()
+    server = http_server(lambda method, path: Reply(404))
+    return server.port, server.requests
 
 
 def test_layout_report_finds_overflow_missing_alt_and_unreadable_dark_text(chromium):
@@ -177,7 +163,10 @@ def test_layout_report_finds_overflow_missing_alt_and_unreadable_dark_text(chrom
 def test_screenshots_make_no_network_request(chromium, recording_server, tmp_path):
     port, seen = recording_server
     urls = [f"http://127.0.0.1:{port}/logo.png", "https://static.example.org/font.css"]
-    html = f'<!DOCTYPE html><html><body><img src="{urls[0]}" alt="Logo"><link rel="stylesheet" href="{urls[1]}"></body></html>'
+    html = (
+        f'<!DOCTYPE html><html><body><img src="{urls[0]}" alt="Logo">'
+        f'<link rel="stylesheet" href="{urls[1]}"></body></html>'
+    )
     before = len(chromium.blocked)
     take_screenshots(html, tmp_path, browser=chromium)
     # Our route stopped every request the page made, and none reached the server.
@@ -185,7 +174,7 @@ def test_screenshots_make_no_network_request(chromium, recording_server, tmp_pat
     assert seen == [], f"the page reached the network: {seen}"
 
 
-# --------------------------------------------------------------------------- finding Chromium (no browser started)
+# ------------------------------------------------------ finding Chromium (no browser started)
 def test_an_explicit_chromium_is_the_only_candidate(tmp_path, monkeypatch):
     monkeypatch.delenv("DISPATCH_CHROMIUM", raising=False)
     fake = tmp_path / "my-chromium"
@@ -206,6 +195,7 @@ def test_missing_chromium_is_a_usage_error_with_a_clear_message(tmp_path):
         require_chromium(tmp_path / "no-chromium")
     assert caught.value.exit_code == 2
     assert "no-chromium" in str(caught.value) and "never downloads a browser" in str(caught.value)
+    assert caught.value.hint == "chromium" and "--chromium" not in str(caught.value)
     result = CliRunner().invoke(
         main,
         [
@@ -219,12 +209,13 @@ def test_missing_chromium_is_a_usage_error_with_a_clear_message(tmp_path):
     )
     assert result.exit_code == 2, result.output
     assert "Chromium not found at" in result.output
+    assert "(--chromium or DISPATCH_CHROMIUM)" in result.output  # the command names its option
     assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- helpers
 def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from the IHDR chunk, which a valid PNG has first, right after the signature."""
+    """Width and height from the IHDR chunk, which a valid PNG has first, after the signature."""
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
     assert head[12:16] == b"IHDR", f"{path.name}: no IHDR chunk first"

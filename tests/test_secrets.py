@@ -1,5 +1,6 @@
-"""Secrets and transport: the SMTP password, the unsubscribe-token secret and the DKIM private key never
-leave the process except where they must (the AUTH exchange, inside TLS), and TLS is checked by default.
+"""Secrets and transport: the SMTP password, the unsubscribe-token secret and the DKIM private
+key never leave the process except where they must (the AUTH exchange, inside TLS), and TLS is
+checked by default.
 
 One scenario runs the real ``dispatch`` process through everything that handles
 the secrets (test sends, list sends with AUTH over STARTTLS, dry runs, builds and
@@ -16,14 +17,14 @@ import signal
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from smtpd import Recorder, SmtpServer, reply_always
 
 import pytest
-from conftest_send import *  # the fixtures: project, server, recorder, ca, cafile
-from conftest_send import Project, recipients, run, send_args, server_context, spawn
-from faultserver import AuthWatchServer
 
+from dispatch_mail.cli.send import describe_plan
 from dispatch_mail.errors import DispatchError
+from tests.helpers.project import Project
+from tests.helpers.send import recipients, run, send_args, server_context, spawn
+from tests.helpers.smtp_server import AuthWatchServer, Recorder, SmtpServer, reply_always
 
 trustme = pytest.importorskip("trustme")
 dkim = pytest.importorskip("dkim")
@@ -35,7 +36,7 @@ SELECTOR = "s2026"
 DKIM_YAML = f"dkim:\n  domain: example.org\n  selector: {SELECTOR}\n"
 
 
-# ------------------------------------------------------------------ the secrets, in every form they could leak in
+# ---------------------------------------------------- the secrets, in every form they could leak in
 @dataclass
 class Secrets:
     key_pem: bytes
@@ -370,7 +371,8 @@ def test_library_errors_and_reprs_hold_no_secret(scenario, secrets_, ca, cafile,
         str(settings),
         repr(prepared),
         repr(prepared.messages.dkim),
-        plan.describe(),
+        describe_plan(plan),
+        repr(plan),
     ]
     assert "refused our login" in texts[0]
     for text in texts:
@@ -378,7 +380,7 @@ def test_library_errors_and_reprs_hold_no_secret(scenario, secrets_, ca, cafile,
     assert secrets_.found_in(repr(settings).replace("wrong-", "")) == []
 
 
-# ------------------------------------------------------------------ certificates: verified by default
+# ---------------------------------------------------- certificates: verified by default
 def test_a_self_signed_certificate_is_refused_with_a_clear_message(scenario):
     for what in ("self-signed", "self-signed, implicit TLS"):
         err = next(e for w, _, _, e in scenario.outputs if w == what)
@@ -451,7 +453,10 @@ def test_no_fallback_to_plaintext_when_the_server_has_no_starttls(project, plain
 
 
 def test_no_fallback_to_plaintext_when_starttls_is_refused(project, ca, cafile):
-    """STARTTLS offered, then refused (a downgrading middlebox): the send stops, never logs in in clear."""
+    """STARTTLS offered, then refused (a downgrading middlebox): the send stops.
+
+    It never logs in in clear.
+    """
     recorder = Recorder()
     recorder.auth = {USER: PASSWORD}
     with AuthWatchServer(

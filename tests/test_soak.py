@@ -1,7 +1,8 @@
-"""The fault soak: a real `dispatch send` process against a server that misbehaves on purpose, SIGKILLed
-at random moments and restarted until it is done; then the server's own record is held against the journal.
+"""The fault soak: a real `dispatch send` process against a server that misbehaves on purpose,
+SIGKILLed at random moments and restarted until it is done; then the server's own record is held
+against the journal.
 
-The server (tests/faultserver.py) runs in a process of its own and appends every
+The server (tests/helpers/faultserver.py) runs in a process of its own and appends every
 message it accepts, with its Message-ID, to a log the sender cannot touch: that
 log is the ground truth. benchmarks/soak.py runs the same soak at 100,000
 recipients and writes its figures into docs/reliability.md.
@@ -15,8 +16,10 @@ import json
 import os
 
 import pytest
-from conftest_send import run
-from faultserver import KINDS, FaultPlan, Soak
+
+from tests.helpers.faultserver import KINDS, FaultPlan
+from tests.helpers.send import run
+from tests.helpers.soak import Soak
 
 SEED = int(os.environ.get("SOAK_SEED", "2026"))
 RECIPIENTS = int(os.environ.get("SOAK_RECIPIENTS", "2000"))

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from dispatch_mail.project.urls import add_utm, check_url
+from dispatch_mail.project.urls import add_utm, url_problem
 
 UTM = {"utm_source": "dpdk-dispatch", "utm_medium": "email", "utm_campaign": "2026-q1"}
 TAGS = "utm_source=dpdk-dispatch&utm_medium=email&utm_campaign=2026-q1"
@@ -94,7 +94,7 @@ def test_no_parameters_no_change():
     ],
 )
 def test_good_urls(url):
-    assert check_url(url) is None
+    assert url_problem(url) is None
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_good_urls(url):
     ],
 )
 def test_bad_urls(url, problem):
-    assert check_url(url) == problem
+    assert url_problem(url) == problem
 
 
 @pytest.mark.parametrize(
@@ -140,5 +140,5 @@ def test_bad_urls(url, problem):
     ],
 )
 def test_images_need_https(url, problem):
-    assert check_url(url, https_only=True) == problem
-    assert check_url("https://img.example.org/a.png", https_only=True) is None
+    assert url_problem(url, https_only=True) == problem
+    assert url_problem("https://img.example.org/a.png", https_only=True) is None

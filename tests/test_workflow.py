@@ -1,21 +1,19 @@
-"""The owner's workflow end to end: init → build → new → add (against a local web server) → export."""
+"""The owner's workflow end to end: init → build → new → add (from a local web server) → export."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import mailbox
-import threading
-import time
 import zipfile
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
 
 from dispatch_mail.cli import main
 from dispatch_mail.project.loader import load
+from tests.helpers.http_server import Reply
 
 PAGES = {
     "/og": (
@@ -39,47 +37,23 @@ PAGES = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "/og")
-            self.end_headers()
-        elif self.path == "/loop":
-            self.send_response(302)
-            self.send_header("Location", "/loop")
-            self.end_headers()
-        elif self.path == "/to-ftp":
-            self.send_response(302)
-            self.send_header("Location", "ftp://example.org/x")
-            self.end_headers()
-        elif self.path == "/slow":
-            time.sleep(2)
-            self.send_response(200)
-            self.end_headers()
-        elif self.path in PAGES:
-            kind, body = PAGES[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", f"{kind}; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body.encode())
-        else:
-            self.send_response(404)
-            self.end_headers()
+REDIRECTS = {"/redirect": "/og", "/loop": "/loop", "/to-ftp": "ftp://example.org/x"}
 
-    def log_message(self, *args):
-        pass
+
+def _page(method: str, path: str) -> Reply:
+    if path in REDIRECTS:
+        return Reply(302, headers={"Location": REDIRECTS[path]})
+    if path == "/slow":
+        return Reply(200, delay=2)
+    if path in PAGES:
+        kind, body = PAGES[path]
+        return Reply(200, body.encode(), {"Content-Type": f"{kind}; charset=utf-8"})
+    return Reply(404)
 
 
 @pytest.fixture
-def web():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def web(http_server):
+    return http_server(_page).url
 
 
 @pytest.fixture

@@ -1,0 +1,2 @@
+"""Writing a newsletter: `dispatch init` and `new` (scaffold), `dispatch add` (curate).
+"""

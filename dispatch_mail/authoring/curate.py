@@ -12,20 +12,23 @@ import io
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import IO
 
-from dispatch_mail.errors import DispatchError, FetchError, UsageError
+from dispatch_mail.errors import FetchError, UsageError
 from dispatch_mail.project.files import atomic_write
-from dispatch_mail.project.loader import MANIFEST_FILE, resolve_issue_dir, shown_path
-from dispatch_mail.project.urls import check_url
+from dispatch_mail.project.loader import resolve_issue_dir
+from dispatch_mail.project.paths import MANIFEST_FILE, shown_path
+from dispatch_mail.project.urls import url_problem
 from dispatch_mail.version import __version__
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_REDIRECTS = 5
 USER_AGENT = f"dispatch/{__version__} (+newsletter link curation)"
-
 
 
 @dataclass
@@ -62,10 +65,22 @@ class _Meta(HTMLParser):
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """We follow redirects ourselves, checking each target against the URL rule."""
+
     def redirect_request(
-        self, *args, **kwargs
-    ):  # we follow redirects ourselves, checking each target
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         return None
+
+
+def _one_line(text: str | None) -> str | None:
+    return " ".join(text.split()) if text else None
 
 
 def fetch_page(url: str, timeout: float = 10.0) -> PageInfo:
@@ -73,7 +88,7 @@ def fetch_page(url: str, timeout: float = 10.0) -> PageInfo:
     opener = urllib.request.build_opener(_NoRedirect)
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        problem = check_url(current)
+        problem = url_problem(current)
         if problem or not current.lower().startswith(("http://", "https://")):
             raise FetchError(f"{current}: {problem or 'only http and https pages can be added'}")
         request = urllib.request.Request(
@@ -107,12 +122,13 @@ def fetch_page(url: str, timeout: float = 10.0) -> PageInfo:
         description = (
             m.get("og:description") or m.get("twitter:description") or m.get("description") or None
         )
-        clean = lambda s: " ".join(s.split()) if s else None
-        return PageInfo(current, clean(title), clean(description), clean(m.get("og:site_name")))
+        site_name = m.get("og:site_name")
+        return PageInfo(current, _one_line(title), _one_line(description), _one_line(site_name))
     raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
 
-_ITEM_SHAPES = {
+# a section kind → its new item, from the page and the URL to keep
+_ITEM_SHAPES: dict[str, Callable[[PageInfo, str], dict[str, str] | str]] = {
     "reading_list": lambda p, url: {
         "title": p.title or url,
         "url": url,
@@ -140,8 +156,12 @@ def add_link(
     timeout: float = 10.0,
     keep_url: bool = False,
 ) -> tuple[str, PageInfo]:
-    """Append an item for ``url`` to the named section (heading, id or kind; default the first list)."""
-    from ruamel.yaml import YAML, YAMLError
+    """Append an item for ``url`` to the named section (heading, id or kind).
+
+    Without a name, the first reading list or links section takes it.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
     issue_dir = resolve_issue_dir(Path(issue_dir))
     path = issue_dir / MANIFEST_FILE
@@ -180,11 +200,11 @@ def add_link(
             for s in sections
             if s.get("kind") in _ITEM_SHAPES
         )
-        raise UsageError(
-            f"no section {section!r} that takes links in {shown_path(path)} (sections: {known})"
-            if section
-            else f"no reading_list or links section in {shown_path(path)}: name one with --section"
-        )
+        if section:
+            raise UsageError(
+                f"no section {section!r} that takes links in {shown_path(path)} (sections: {known})"
+            )
+        raise UsageError(f"no reading_list or links section in {shown_path(path)}", hint="section")
     target = sections[chosen]
     kind = target.get("kind")
     if kind not in _ITEM_SHAPES:

@@ -16,14 +16,8 @@ from pathlib import Path
 
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.files import atomic_write
-from dispatch_mail.project.loader import (
-    MANIFEST_FILE,
-    find_project_root,
-    issue_dirs,
-    load,
-    load_project,
-    shown_path,
-)
+from dispatch_mail.project.loader import find_project_root, issue_dirs, load, load_project
+from dispatch_mail.project.paths import MANIFEST_FILE, shown_path
 
 SKELETON = Path(__file__).resolve().parent / "skeleton"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -49,7 +43,7 @@ def init_project(
     slug = today.strftime("%Y-%m")
     issue_name = today.strftime("%B %Y")
     if any(c in name for c in "\r\n") or not name.strip():
-        raise UsageError("--name must be one non-empty line")
+        raise UsageError("the newsletter's name must be one non-empty line", hint="name")
     q = json.dumps  # a JSON string is a valid YAML double-quoted scalar: any name is safe
     values = {
         "name": q(name),
@@ -101,9 +95,6 @@ def issue_name_for(slug: str) -> str | None:
     return None
 
 
-_EMPTIED_TEXT = ("summary", "note", "text", "title", "url", "body", "quote")
-
-
 def new_issue(
     slug: str, start: Path, previous: Path | None = None, today: date | None = None
 ) -> Path:
@@ -123,9 +114,7 @@ def new_issue(
     if previous is None:
         candidates = [d for d in issue_dirs(project) if d.name != slug]
         if not candidates:
-            raise UsageError(
-                "no previous issue to start from: name one with --from, or write issues/<slug>/issue.yaml"
-            )
+            raise UsageError("no previous issue to start from", hint="previous")
         # the newest by date, not by name
         previous = max(candidates, key=lambda d: (load(d)[1].date, d.name))
     _, old = load(previous)  # validates the previous issue: we start from a good one

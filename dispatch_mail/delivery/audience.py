@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch_mail.errors import UsageError
-from dispatch_mail.project.loader import shown_path
+from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.schema import validate_email
 
 MAX_FIELD_LENGTH = 500
@@ -43,18 +42,6 @@ class Exclusion:
         return f"{self.path}:{self.line}: {self.email or '(no address)'}: {self.reason}"
 
 
-@dataclass
-class Audience:
-    """The outcome of reading a list: who gets it, who does not and why."""
-
-    source: str
-    recipients: list[Recipient] = field(default_factory=list)
-    excluded: list[Exclusion] = field(default_factory=list)
-
-    def exclusion_counts(self) -> Counter[str]:
-        return Counter(e.reason.split(":")[0] for e in self.excluded)
-
-
 def normalize(address: str) -> str:
     """Trim and lower-case the domain; the local part's case is kept (RFC 5321 lets it matter)."""
     address = address.strip()
@@ -73,7 +60,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _undecodable(text: str) -> bool:
-    """True when ``text`` holds bytes that were not UTF-8 (kept as lone surrogates by surrogateescape)."""
+    """True when ``text`` holds bytes that were not UTF-8 (surrogateescape keeps them)."""
     return any("\udc80" <= c <= "\udcff" for c in text)
 
 
@@ -100,9 +87,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]
                 f"{shown_path(path)}:1: the header is not valid UTF-8 (save the file as UTF-8)"
             )
         if not header or "email" not in [h.strip().lower() for h in header]:
-            raise UsageError(
-                f"{shown_path(path)}:1: needs an 'email' column (found: {', '.join(header or []) or 'nothing'})"
-            )
+            found = ", ".join(header or []) or "nothing"
+            raise UsageError(f"{shown_path(path)}:1: needs an 'email' column (found: {found})")
         while True:
             try:
                 row = next(reader)
@@ -112,7 +98,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]
                 yield reader.line_num, None, f"malformed CSV: {exc}"
                 continue
             values = [v for v in row.values() if isinstance(v, str)]
-            # the line the record starts on (a quoted field may hold line breaks), as an editor shows it
+            # the line the record starts on (a quoted field may hold line breaks), as editors count
             line = reader.line_num - sum(len(_LINE_BREAK.findall(v)) for v in values)
             if any(_undecodable(v) for v in values):
                 yield line, None, "not valid UTF-8 (save the file as UTF-8)"
@@ -128,7 +114,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]
 
 
 def read_suppressed(path: Path | None) -> set[str]:
-    """Addresses never to send to: a CSV with an 'email' column (anywhere), or one address a line."""
+    """Addresses never to send to: a CSV with an 'email' column anywhere, or one address a line."""
     if path is None or not path.exists():
         return set()
     text = path.read_text(encoding="utf-8-sig", errors="replace")
@@ -147,16 +133,8 @@ def read_suppressed(path: Path | None) -> set[str]:
     }
 
 
-def read_audience(path: Path, suppressed: set[str] | None = None) -> Audience:
-    """Read a whole recipients CSV into memory (for small lists and tests; sends stream)."""
-    audience = Audience(shown_path(path))
-    for item in scan_audience(path, suppressed):
-        (audience.recipients if isinstance(item, Recipient) else audience.excluded).append(item)  # type: ignore[arg-type]
-    return audience
-
-
 def _printable(text: str, limit: int = 254) -> str:
-    """An address from a refused row, safe to print: control characters escaped (no line or terminal tricks)."""
+    """An address from a refused row, safe to print: control characters escaped."""
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
@@ -189,7 +167,8 @@ def _swallowed(shown: str, line: int, row: dict[str, str]) -> Iterator[Exclusion
                     shown,
                     base + offset,
                     _printable(address),
-                    f"not read: inside the quoted {key!r} field that starts on line {line} (an unbalanced quote?)",
+                    f"not read: inside the quoted {key!r} field that starts on line {line}"
+                    " (an unbalanced quote?)",
                 )
         base += len(pieces) - 1
 
@@ -197,7 +176,7 @@ def _swallowed(shown: str, line: int, row: dict[str, str]) -> Iterator[Exclusion
 def scan_audience(
     path: Path, suppressed: set[str] | None = None
 ) -> Iterator[Recipient | Exclusion]:
-    """Stream a recipients CSV: each row becomes a Recipient or an Exclusion with its line and reason."""
+    """Stream a recipients CSV: each row a Recipient, or an Exclusion with its line and reason."""
     shown = shown_path(path)
     seen: dict[str, int] = {}
     suppressed = suppressed or set()
@@ -229,3 +208,12 @@ def scan_audience(
         seen[key] = line
         row["email"] = address
         yield Recipient(address, row)
+
+
+def tally_exclusions(exclusions: Iterable[Exclusion]) -> dict[str, int]:
+    """How many rows were excluded for each kind of reason (the text before any ':')."""
+    tally: dict[str, int] = {}
+    for exclusion in exclusions:
+        kind = exclusion.reason.split(":")[0]
+        tally[kind] = tally.get(kind, 0) + 1
+    return tally

@@ -1,8 +1,7 @@
-"""`dispatch send` and `dispatch status`: the plan, test sends, dry runs and the real, resumable send.
+"""Preparing a send: the issue rendered once, the relay, the list; test sends and dry runs.
 
-The engine (send.py) knows SMTP and the journal; this module knows the
-project: which list, which relay, which journal, and what to tell the person
-sending before anything leaves the machine.
+The engine (engine.py) knows SMTP and the journal, and session.py runs a list send;
+this module knows the project: which list, which relay, which journal.
 """
 
 from __future__ import annotations
@@ -24,15 +23,21 @@ from dispatch_mail.delivery.audience import (
     normalize,
     read_suppressed,
     scan_audience,
+    tally_exclusions,
 )
-from dispatch_mail.delivery.engine import Sender, SendOptions, SendSummary, SmtpSettings
-from dispatch_mail.delivery.journal import Journal, message_id_part
+from dispatch_mail.delivery.engine import SendEngine, SendOptions, SendSummary
+from dispatch_mail.delivery.journal import Journal
+from dispatch_mail.delivery.plan import SendPlan, frozen_counts
+from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
-from dispatch_mail.mail.eml import DkimSigner, PersonalMessages
+from dispatch_mail.mail.dkim import DkimSigner
+from dispatch_mail.mail.headers import make_message_id
+from dispatch_mail.mail.personal import PersonalMessages
 from dispatch_mail.mail.tokens import load_secret
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.loader import load, shown_path
+from dispatch_mail.project.paths import journal_path as default_journal_path
 from dispatch_mail.project.schema import validate_email
 from dispatch_mail.project.settings import PROJECT_FILE, Project
 from dispatch_mail.render import render_issue
@@ -41,9 +46,6 @@ USER_ENV, PASSWORD_ENV, DKIM_KEY_ENV = (
     "DISPATCH_SMTP_USER",
     "DISPATCH_SMTP_PASSWORD",
     "DISPATCH_DKIM_KEY_FILE",
-)
-ESTIMATED_RATE_UNLIMITED = (
-    1000.0  # messages/s we plan with when no rate is set (docs/performance.md)
 )
 
 
@@ -58,76 +60,15 @@ class Prepared:
     secret_is_ephemeral: bool = False
 
 
-@dataclass
-class Plan:
-    list_label: str
-    journal_path: Path
-    relay: str
-    concurrency: int
-    rate: float | None
-    counts: dict[str, int]
-    excluded: list[Exclusion]
-    recovered: int = 0
-    recover_policy: str = "resend"
-    new_send: bool = True
-
-    @property
-    def to_send(self) -> int:
-        return self.counts.get("pending", 0)
-
-    @property
-    def estimated_seconds(self) -> float:
-        rate = self.rate or ESTIMATED_RATE_UNLIMITED
-        return self.to_send / rate
-
-    def describe(self) -> str:
-        c = self.counts
-        total = sum(c.values())
-        lines = [
-            f"Send plan for {self.list_label}",
-            f"  recipients:   {total:,} in the journal {shown_path(self.journal_path)}",
-            f"  to send now:  {self.to_send:,}",
-        ]
-        if not self.new_send:
-            lines.append(
-                f"  resuming:     {c.get('sent', 0):,} already sent (never sent again), {c.get('failed', 0):,} failed"
-            )
-        if c.get("held"):
-            lines.append(
-                f"  held:         {c['held']:,} interrupted in flight, held for review (--uncertain resend sends them)"
-            )
-        if self.recovered:
-            what = (
-                "will be sent again" if self.recover_policy == "resend" else "are held for review"
-            )
-            lines.append(
-                f"  in flight:    {self.recovered:,} were in flight when the last run stopped; the server may have them; they {what}"
-            )
-        if self.excluded:
-            counts: dict[str, int] = {}
-            for e in self.excluded:
-                key = e.reason.split(":")[0]
-                counts[key] = counts.get(key, 0) + 1
-            detail = ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items()))
-            lines.append(
-                f"  excluded:     {len(self.excluded):,} ({detail}); see `dispatch status --excluded`"
-            )
-        rate = f"{self.rate:g}/s" if self.rate else "as fast as the relay accepts"
-        lines += [
-            f"  relay:        {self.relay}, {self.concurrency} connection{'s' if self.concurrency != 1 else ''}, {rate}",
-            f"  estimated:    {_duration(self.estimated_seconds)}",
-        ]
-        return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
-
-
 # ------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class ProfileDefaults:
+    """What an SMTP profile says about the send itself; the command line may override it."""
+
+    concurrency: int | None = None
+    rate: float | None = None
+
+
 def smtp_settings(
     project: Project,
     profile: str | None = None,
@@ -137,12 +78,12 @@ def smtp_settings(
     insecure: bool = False,
     cafile: str | None = None,
     timeout: float = 30.0,
-) -> tuple[SmtpSettings, dict]:
+) -> tuple[SmtpSettings, ProfileDefaults]:
     """The relay from a named profile of dispatch.yaml, overridden by command-line values.
 
     Returns the settings and the profile's own send defaults (concurrency, rate).
     """
-    defaults: dict = {}
+    defaults = ProfileDefaults()
     base_host, base_port, base_tls = None, None, None
     if host is None or profile:
         name = profile or "default"
@@ -151,11 +92,12 @@ def smtp_settings(
             if profile or host is None:
                 known = ", ".join(project.smtp) or "none"
                 raise UsageError(
-                    f"no SMTP profile {name!r} in dispatch.yaml (profiles: {known}); or give --smtp-host"
+                    f"no SMTP profile {name!r} in dispatch.yaml (profiles: {known})",
+                    hint="smtp_host",
                 )
         else:
             base_host, base_port, base_tls = chosen.host, chosen.port, chosen.tls
-            defaults = {"concurrency": chosen.concurrency, "rate": chosen.rate}
+            defaults = ProfileDefaults(chosen.concurrency, chosen.rate)
     final_tls = tls or base_tls or "starttls"
     final_port = port or base_port or {"implicit": 465, "starttls": 587, "none": 25}[final_tls]
     return (
@@ -208,8 +150,8 @@ def prepare(
                     0,
                     0,
                     "footer.unsubscribe_url",
-                    "has no {token}: one-click unsubscribe needs a URL that identifies the recipient; "
-                    "a list send is refused without it",
+                    "has no {token}: one-click unsubscribe needs a URL that identifies the "
+                    "recipient; a list send is refused without it",
                 )
             ]
         )
@@ -248,23 +190,24 @@ def resolve_list(project: Project, name_or_csv: str) -> tuple[str, Path, Path | 
     raise UsageError(f"{name_or_csv!r} is neither a list in dispatch.yaml ({known}) nor a CSV file")
 
 
-def default_journal(project: Project, issue: Issue, label: str) -> Path:
-    return project.root / "build" / issue.slug / f"send-{label}.journal"
-
-
 def open_send(
     prepared: Prepared,
     list_name: str,
     *,
+    settings: SmtpSettings | None = None,
+    options: SendOptions | None = None,
     journal_path: Path | None = None,
     suppression: Path | None = None,
     force: bool = False,
     uncertain: str = "resend",
-) -> tuple[Journal, Plan]:
-    """Bind the journal to this issue, add the list (streamed), recover interrupted rows, make the plan."""
+) -> tuple[Journal, SendPlan]:
+    """Bind the journal to this issue, add the list (streamed), recover interrupted rows, plan.
+
+    The plan is made once, here, from the journal as it now is and the relay it will use.
+    """
     project, issue = prepared.project, prepared.issue
     label, csv_path, list_suppression = resolve_list(project, list_name)
-    path = journal_path or default_journal(project, issue, label)
+    path = journal_path or default_journal_path(project, issue.slug, label)
     journal = Journal.open(path)
     try:
         new = journal.bind(issue.slug, prepared.content_hash, force=force)
@@ -277,14 +220,16 @@ def open_send(
     except BaseException:
         journal.close()
         raise
-    plan = Plan(
+    exclusions = journal.exclusions()
+    plan = SendPlan(
         list_label=f"{label} ({shown_path(csv_path)})",
         journal_path=path,
-        relay="",
-        concurrency=0,
-        rate=None,
-        counts=journal.counts(),
-        excluded=journal.exclusions(),
+        relay=settings.describe() if settings else "",
+        concurrency=options.concurrency if options else 0,
+        rate=options.rate if options else None,
+        counts=frozen_counts(journal.counts()),
+        excluded_total=len(exclusions),
+        exclusion_tally=frozen_counts(tally_exclusions(exclusions)),
         recovered=len(recovered),
         recover_policy=uncertain,
         new_send=new,
@@ -299,7 +244,7 @@ async def run_send(
     options: SendOptions,
     progress: Callable[[SendSummary, dict[str, int]], None] | None = None,
 ) -> SendSummary:
-    return await Sender(journal, prepared.messages, settings, options, progress).run()
+    return await SendEngine(journal, prepared.messages, settings, options, progress).run()
 
 
 # ------------------------------------------------------------------ test sends
@@ -334,7 +279,7 @@ async def send_test(
             journal.bind(prepared.issue.slug, prepared.content_hash)
             domain = prepared.project.sender.domain
             journal.add(recipients, domain, prepared.issue.slug)
-            summary = await Sender(journal, prepared.messages, settings, options).run()
+            summary = await SendEngine(journal, prepared.messages, settings, options).run()
             failures = [(r.email, r.last_reply or "") for r in journal.rows("failed")]
             failures += [(r.email, r.last_reply or "not sent") for r in journal.rows("pending")]
         finally:
@@ -346,7 +291,10 @@ async def send_test(
 def dry_run(
     prepared: Prepared, recipients: list[Recipient] | None, list_name: str | None, out: Path
 ) -> tuple[int, list[Exclusion]]:
-    """Write every message as it would be sent, to a folder of .eml files or an mbox; no connection."""
+    """Write every message as it would be sent, to a folder of .eml files or an mbox.
+
+    Nothing connects anywhere: this is what a reviewer reads before the real send.
+    """
     excluded: list[Exclusion] = []
     if recipients is None:
         assert list_name is not None
@@ -370,7 +318,7 @@ def dry_run(
             if isinstance(item, Exclusion):
                 excluded.append(item)
                 continue
-            message_id = f"<{message_id_part(prepared.issue.slug)}.dry.{count}.{secrets.token_hex(6)}@{domain}>"
+            message_id = make_message_id(prepared.issue.slug, "dry", count, domain)
             data = prepared.messages.render(item.email, item.fields, message_id, date)
             count += 1
             if box is not None:

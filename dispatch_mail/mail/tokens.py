@@ -34,8 +34,9 @@ def load_secret(secret_file: Path | None = None, *, required: bool = True) -> by
     if not value:
         if required:
             raise UsageError(
-                f"set {SECRET_ENV} (or --secret-file): the unsubscribe links are signed with it, "
-                "and your unsubscribe endpoint verifies them with the same secret"
+                f"set {SECRET_ENV}: the unsubscribe links are signed with it, "
+                "and your unsubscribe endpoint verifies them with the same secret",
+                hint="secret_file",
             )
         return None
     if len(value) < 16:

@@ -46,7 +46,8 @@ def atomic_write_many(files: dict[Path, bytes | str]) -> None:
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)
         failed = path  # the file being written or renamed when it failed
-        raise WriteError(f"cannot write {shown_path(failed)}: {exc.strerror or exc}", failed) from None
+        message = f"cannot write {shown_path(failed)}: {exc.strerror or exc}"
+        raise WriteError(message, failed) from None
     except BaseException:
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)

@@ -7,10 +7,12 @@ them, so the reference cannot drift from the code.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, get_args
 
 from dispatch_mail.project.markup import Inline, Markdown
 
@@ -49,8 +51,8 @@ def doc(text: str, default: Any = dataclasses.MISSING, **limits: Any) -> Any:
     meta = {"doc": text, **limits}
     if default is dataclasses.MISSING:
         return field(metadata=meta)
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    if isinstance(default, (list, dict)):  # each instance gets its own copy
+        return field(default_factory=functools.partial(copy.copy, default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -265,17 +267,17 @@ class MarkdownSection(SectionBase):
     body: Markdown = doc("The Markdown text.", max_length=20000)
 
 
-Section = Union[
-    FeaturedSection,
-    StoriesSection,
-    ReadingListSection,
-    RoundupSection,
-    AnnouncementsSection,
-    LinksSection,
-    CallToActionSection,
-    MarkdownSection,
-]
-SECTION_KINDS: dict[str, type] = {cls.kind: cls for cls in Section.__args__}  # type: ignore[attr-defined]
+Section = (
+    FeaturedSection
+    | StoriesSection
+    | ReadingListSection
+    | RoundupSection
+    | AnnouncementsSection
+    | LinksSection
+    | CallToActionSection
+    | MarkdownSection
+)
+SECTION_KINDS: dict[str, type[SectionBase]] = {cls.kind: cls for cls in get_args(Section)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,6 +328,6 @@ class Issue:
     path: str = field(default="", metadata={"internal": True})
 
 
-def walk_dataclass_fields(cls: type) -> list[dataclasses.Field]:
-    """The fields a manifest may set (internal ones left out)."""
+def documented_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields a YAML file may set: each has its ``doc``; internal ones have none."""
     return [f for f in dataclasses.fields(cls) if "doc" in f.metadata]

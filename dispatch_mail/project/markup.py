@@ -8,6 +8,8 @@ library would hand us HTML to take apart again.
 Inline: ``**strong**``, ``*em*`` / ``_em_``, ```code```, ``[text](url)`` and
 backslash escapes. Blocks (``Markdown`` fields): paragraphs, ``-``/``*``
 bullets, ``1.`` numbered lists, ``###`` headings and ``>`` quotes.
+
+This module parses; ``render/markup.py`` turns the tree into HTML and plaintext.
 """
 
 from __future__ import annotations
@@ -15,41 +17,39 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from html import escape
-from typing import Union
 
-from dispatch_mail.project.urls import check_url
+from dispatch_mail.project.urls import url_problem
 
 # --------------------------------------------------------------------------- tree
 
 
 @dataclass(frozen=True)
-class Text:
+class TextSpan:
     text: str
 
 
 @dataclass(frozen=True)
-class Code:
+class CodeSpan:
     text: str
 
 
 @dataclass(frozen=True)
-class Strong:
+class StrongSpan:
     children: tuple[Span, ...]
 
 
 @dataclass(frozen=True)
-class Em:
+class EmSpan:
     children: tuple[Span, ...]
 
 
 @dataclass(frozen=True)
-class Link:
+class LinkSpan:
     url: str
     children: tuple[Span, ...]
 
 
-Span = Union[Text, Code, Strong, Em, Link]
+Span = TextSpan | CodeSpan | StrongSpan | EmSpan | LinkSpan
 
 
 @dataclass(frozen=True)
@@ -67,24 +67,24 @@ class Inline:
         """The words alone, with no markup and no URLs (for headings, alt text, titles)."""
         return "".join(_plain(s) for s in self.spans)
 
-    def links(self) -> list[Link]:
-        found: list[Link] = []
+    def links(self) -> list[LinkSpan]:
+        found: list[LinkSpan] = []
         _collect_links(self.spans, found)
         return found
 
 
 @dataclass(frozen=True)
-class Paragraph:
+class ParagraphBlock:
     inline: Inline
 
 
 @dataclass(frozen=True)
-class Heading:
+class HeadingBlock:
     inline: Inline
 
 
 @dataclass(frozen=True)
-class Quote:
+class QuoteBlock:
     inline: Inline
 
 
@@ -94,7 +94,7 @@ class ListBlock:
     items: tuple[Inline, ...]
 
 
-Block = Union[Paragraph, Heading, Quote, ListBlock]
+Block = ParagraphBlock | HeadingBlock | QuoteBlock | ListBlock
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Markdown:
                 out.append(block.inline)
         return out
 
-    def links(self) -> list[Link]:
+    def links(self) -> list[LinkSpan]:
         return [link for inline in self.inlines() for link in inline.links()]
 
     @property
@@ -125,16 +125,16 @@ class Markdown:
 
 
 def _plain(span: Span) -> str:
-    if isinstance(span, (Text, Code)):
+    if isinstance(span, (TextSpan, CodeSpan)):
         return span.text
     return "".join(_plain(c) for c in span.children)
 
 
-def _collect_links(spans: tuple[Span, ...], found: list[Link]) -> None:
+def _collect_links(spans: tuple[Span, ...], found: list[LinkSpan]) -> None:
     for span in spans:
-        if isinstance(span, Link):
+        if isinstance(span, LinkSpan):
             found.append(span)
-        if isinstance(span, (Strong, Em, Link)):
+        if isinstance(span, (StrongSpan, EmSpan, LinkSpan)):
             _collect_links(span.children, found)
 
 
@@ -200,7 +200,7 @@ class _InlineParser:
 
         def flush() -> None:
             if buf:
-                spans.append(Text("".join(buf)))
+                spans.append(TextSpan("".join(buf)))
                 buf.clear()
 
         while i < len(s):
@@ -217,7 +217,7 @@ class _InlineParser:
                 end = s.find("`", i + 1)
                 if end > i + 1:
                     flush()
-                    spans.append(Code(s[i + 1 : end]))
+                    spans.append(CodeSpan(s[i + 1 : end]))
                     i = end + 1
                     continue
             if depth < 8 and ch in "*_":
@@ -226,7 +226,8 @@ class _InlineParser:
                     inner, end, closed = self.parse(i + len(marker), marker, depth + 1)
                     if closed and inner:
                         flush()
-                        spans.append(Strong(tuple(inner)) if len(marker) == 2 else Em(tuple(inner)))
+                        kind = StrongSpan if len(marker) == 2 else EmSpan
+                        spans.append(kind(tuple(inner)))
                         i = end
                         continue
                 buf.append(marker)
@@ -262,7 +263,7 @@ class _InlineParser:
             return not after.isalnum()
         return True
 
-    def _link(self, i: int, depth: int) -> tuple[Link, int] | None:
+    def _link(self, i: int, depth: int) -> tuple[LinkSpan, int] | None:
         s = self.s
         # find the matching "]" (brackets may nest once or twice in titles)
         level, j = 0, i
@@ -286,13 +287,13 @@ class _InlineParser:
         url = s[j + 2 : close].strip()
         if url.startswith("<") and url.endswith(">"):
             url = url[1:-1].strip()
-        error = check_url(url)
+        error = url_problem(url)
         if error:
             self.problems.append(f"link [{s[i + 1 : j]}]: {error}")
         inner = _InlineParser(s[i + 1 : j], self.problems, self.budget).parse(0, None, depth + 1)[0]
         if not inner:
             self.problems.append(f"link to {url!r} has no text")
-        return Link(url, tuple(inner)), close + 1
+        return LinkSpan(url, tuple(inner)), close + 1
 
 
 def parse_inline(source: str) -> tuple[Inline, list[str]]:
@@ -303,7 +304,7 @@ def parse_inline(source: str) -> tuple[Inline, list[str]]:
         spans, _, _ = _InlineParser(text, problems).parse(0, None)
     except _TooComplex:
         problems.append(_TOO_COMPLEX)
-        spans = [Text(text)]
+        spans = [TextSpan(text)]
     return Inline(source, tuple(spans)), problems
 
 
@@ -330,9 +331,9 @@ def parse_markdown(source: str) -> tuple[Markdown, list[str]]:
     def flush() -> None:
         nonlocal para, quote, items
         if para:
-            blocks.append(Paragraph(inline(" ".join(para))))
+            blocks.append(ParagraphBlock(inline(" ".join(para))))
         if quote:
-            blocks.append(Quote(inline(" ".join(quote))))
+            blocks.append(QuoteBlock(inline(" ".join(quote))))
         if items:
             blocks.append(ListBlock(ordered, tuple(inline(t) for t in items)))
         para, quote, items = [], [], []
@@ -342,18 +343,19 @@ def parse_markdown(source: str) -> tuple[Markdown, list[str]]:
         if not line.strip():
             flush()
             continue
-        bullet, numbered = _BULLET.match(line), _NUMBERED.match(line)
-        if bullet or numbered:
+        numbered = _NUMBERED.match(line)
+        item = _BULLET.match(line) or numbered
+        if item:
             is_ordered = numbered is not None
             if para or quote or (items and is_ordered != ordered):
                 flush()
             ordered = is_ordered
-            items.append((bullet or numbered).group(1))  # type: ignore[union-attr]
+            items.append(item.group(1))
             continue
         heading = _HEADING.match(line)
         if heading:
             flush()
-            blocks.append(Heading(inline(heading.group(1))))
+            blocks.append(HeadingBlock(inline(heading.group(1))))
             continue
         quoted = _QUOTE.match(line)
         if quoted and not para and not items:
@@ -367,94 +369,3 @@ def parse_markdown(source: str) -> tuple[Markdown, list[str]]:
         para.append(line.strip())
     flush()
     return Markdown(source, tuple(blocks)), problems
-
-
-# --------------------------------------------------------------------------- HTML
-
-
-def inline_html(inline: Inline, link_url=lambda url: url, link_style: str = "") -> str:
-    """Escaped HTML for an inline run; ``link_url`` rewrites hrefs (UTM tagging)."""
-    return "".join(_span_html(s, link_url, link_style) for s in inline.spans)
-
-
-def _span_html(span: Span, link_url, link_style: str) -> str:
-    if isinstance(span, Text):
-        return escape(span.text)
-    if isinstance(span, Code):
-        return f"<code>{escape(span.text)}</code>"
-    inner = "".join(_span_html(c, link_url, link_style) for c in span.children)
-    if isinstance(span, Strong):
-        return f"<strong>{inner}</strong>"
-    if isinstance(span, Em):
-        return f"<em>{inner}</em>"
-    style = f' style="{link_style}"' if link_style else ""
-    return f'<a href="{escape(link_url(span.url))}"{style}>{inner}</a>'
-
-
-def markdown_html(
-    md: Markdown,
-    link_url=lambda url: url,
-    link_style: str = "",
-    p_style: str = "",
-    heading_level: int = 3,
-) -> str:
-    """Block Markdown as HTML; ``heading_level`` keeps headings in order where the text sits."""
-    style = f' style="{p_style}"' if p_style else ""
-    h = max(2, min(6, heading_level))
-    parts: list[str] = []
-    for block in md.blocks:
-        if isinstance(block, Paragraph):
-            parts.append(f"<p{style}>{inline_html(block.inline, link_url, link_style)}</p>")
-        elif isinstance(block, Heading):
-            parts.append(
-                f'<h{h} class="md-heading">{inline_html(block.inline, link_url, link_style)}</h{h}>'
-            )
-        elif isinstance(block, Quote):
-            parts.append(
-                f"<blockquote>{inline_html(block.inline, link_url, link_style)}</blockquote>"
-            )
-        else:
-            tag = "ol" if block.ordered else "ul"
-            lis = "".join(f"<li>{inline_html(i, link_url, link_style)}</li>" for i in block.items)
-            parts.append(f"<{tag}>{lis}</{tag}>")
-    return "".join(parts)
-
-
-# --------------------------------------------------------------------------- plaintext
-
-
-class References:
-    """Numbered link references for plaintext: ``text [3]`` in the body, URLs listed after."""
-
-    def __init__(self, link_url=lambda url: url):
-        self.urls: list[str] = []
-        self.link_url = link_url
-
-    def number(self, url: str) -> int:
-        url = self.link_url(url)
-        if url not in self.urls:
-            self.urls.append(url)
-        return self.urls.index(url) + 1
-
-    def take(self) -> list[tuple[int, str]]:
-        """The references gathered since the last call, numbered, then forgotten."""
-        out = list(enumerate(self.urls, 1))
-        self.urls = []
-        return out
-
-
-def inline_text(inline: Inline, refs: References) -> str:
-    return "".join(_span_text(s, refs) for s in inline.spans)
-
-
-def _span_text(span: Span, refs: References) -> str:
-    if isinstance(span, (Text, Code)):
-        return span.text
-    inner = "".join(_span_text(c, refs) for c in span.children)
-    if isinstance(span, Strong):
-        return f"*{inner}*"
-    if isinstance(span, Em):
-        return f"_{inner}_"
-    if inner.strip() == span.url or inner.strip() == span.url.removeprefix("mailto:"):
-        return refs.link_url(span.url) if not span.url.startswith("mailto:") else inner
-    return f"{inner} [{refs.number(span.url)}]"

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 BUILD_DIR = "build"
 MANIFEST_FILE = "issue.yaml"
+PREVIEWS_DIR = "previews"
+SITE_DIR = "site"
 
 
 def shown_path(path: Path | str) -> str:
@@ -34,6 +36,16 @@ def shown_path(path: Path | str) -> str:
 def build_dir(project: Project, slug: str) -> Path:
     """The default output folder of an issue: ``build/<slug>/`` beside dispatch.yaml."""
     return project.root / BUILD_DIR / slug
+
+
+def previews_dir(project: Project) -> Path:
+    """The default folder of the CI previews gallery: ``build/previews/`` beside dispatch.yaml."""
+    return project.root / BUILD_DIR / PREVIEWS_DIR
+
+
+def site_dir(project: Project) -> Path:
+    """The default folder of the web archive: ``site/`` beside dispatch.yaml."""
+    return project.root / SITE_DIR
 
 
 def journal_path(project: Project, slug: str, list_label: str) -> Path:

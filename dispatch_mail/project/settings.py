@@ -96,7 +96,8 @@ class Footer:
         "In the web version and built files it is shown without a token.",
     )
     unsubscribe_mailto: EmailAddress | None = doc(
-        "An address that unsubscribes whoever writes to it; offered in List-Unsubscribe after the https URL.",
+        "An address that unsubscribes whoever writes to it; "
+        "offered in List-Unsubscribe after the https URL.",
         None,
     )
     preferences_url: Url | None = doc("Where subscribers manage their preferences.", None)
@@ -113,7 +114,8 @@ class Footer:
 @dataclass(frozen=True, kw_only=True)
 class SubscriberList:
     csv: Text = doc(
-        "Path of the recipients CSV (an 'email' column, plus merge fields), relative to dispatch.yaml."
+        "Path of the recipients CSV (an 'email' column, plus merge fields), "
+        "relative to dispatch.yaml."
     )
     description: Text | None = doc("What this list is.", None, max_length=200)
     suppression: Text | None = doc(
@@ -123,7 +125,9 @@ class SubscriberList:
 
 @dataclass(frozen=True, kw_only=True)
 class SmtpProfile:
-    """Where the real send goes. User and password come from DISPATCH_SMTP_USER / DISPATCH_SMTP_PASSWORD."""
+    """Where the real send goes.
+    User and password come from DISPATCH_SMTP_USER / DISPATCH_SMTP_PASSWORD.
+    """
 
     host: Text = doc("The relay's host name.", max_length=253)
     port: int = doc(

@@ -8,7 +8,7 @@ ALLOWED_SCHEMES = ("http", "https", "mailto")
 MAX_URL_LENGTH = 2048
 
 
-def check_url(url: str, *, https_only: bool = False) -> str | None:
+def url_problem(url: str, *, https_only: bool = False) -> str | None:
     """Return why ``url`` may not appear in an email, or None when it may."""
     if not url:
         return "empty URL"

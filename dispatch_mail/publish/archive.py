@@ -25,15 +25,11 @@ from datetime import date
 from html import escape
 from pathlib import Path
 
-from dispatch_mail.errors import ContentError, Problem, RenderError, UsageError
+from dispatch_mail.errors import ContentError, Problem, RenderError, UsageError, WriteError
+from dispatch_mail.project.files import atomic_write_many
 from dispatch_mail.project.issue import Issue
-from dispatch_mail.project.loader import (
-    find_project_root,
-    issue_dirs,
-    load,
-    load_project,
-    shown_path,
-)
+from dispatch_mail.project.loader import find_project_root, issue_dirs, load, load_project
+from dispatch_mail.project.paths import shown_path, site_dir
 from dispatch_mail.project.settings import Project
 from dispatch_mail.render import render_issue
 from dispatch_mail.render.templates import render
@@ -83,35 +79,30 @@ class _Entry:
 
 
 def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResult:
-    """Render every issue, then write the site into ``out_dir`` (default: ``site/`` beside dispatch.yaml).
+    """Render every issue, then write the site into ``out_dir`` (default: ``site/`` beside
+    dispatch.yaml).
 
-    Raises :class:`ContentError` with the problems of every issue at once, before anything is written.
+    Raises :class:`ContentError` with the problems of every issue at once, before anything
+    is written, and :class:`WriteError` when the site cannot be written; either way the
+    previous site is left as it was.
     """
     root = find_project_root(Path(project_dir))
     project = load_project(root)
-    out = Path(out_dir).resolve() if out_dir is not None else root / "site"
+    out = Path(out_dir).resolve() if out_dir is not None else site_dir(project)
     _check_out_dir(out, root)
 
     entries = _render_entries(project)
     warnings = _warnings(project, entries)
+    site: dict[Path, str | bytes] = {}  # path inside the site -> content
+    for entry in entries:
+        page, missing = issue_page(project, entry.issue, entry.web_html)
+        if missing:
+            warnings.append(f"{entry.slug}: the rendered HTML has no {missing} on its archive page")
+        site[Path(entry.slug, INDEX_NAME)] = page
+    site[Path(INDEX_NAME)] = index_page(project, entries)
+    site[Path(FEED_NAME)] = atom_feed(project, entries)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
-    os.mkdir(staging)  # not mkdtemp: its 0700 would reach the web server
-    try:
-        for entry in entries:
-            page, missing = issue_page(project, entry.issue, entry.web_html)
-            if missing:
-                warnings.append(
-                    f"{entry.slug}: the rendered HTML has no {missing} on its archive page"
-                )
-            _write(staging / entry.slug / INDEX_NAME, page)
-        _write(staging / INDEX_NAME, index_page(project, entries))
-        _write(staging / FEED_NAME, atom_feed(project, entries))
-        _swap_in(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    _publish(site, out)
     return ArchiveResult(
         out_dir=out,
         pages=[out / e.slug / INDEX_NAME for e in entries],
@@ -169,7 +160,8 @@ def _warnings(project: Project, entries: list[_Entry]) -> list[str]:
     if not project.base_url:
         warnings.append(
             "no base_url in dispatch.yaml: the feed's ids are tag: URIs and its links relative; "
-            "set base_url before publishing, since changing the ids later makes readers show every issue again"
+            "set base_url before publishing, since changing the ids later makes readers "
+            "show every issue again"
         )
     if not entries:
         warnings.append(
@@ -179,7 +171,8 @@ def _warnings(project: Project, entries: list[_Entry]) -> list[str]:
     for entry in entries:
         if entry.issue.date > today:
             warnings.append(
-                f"{entry.slug} is dated {entry.issue.date.isoformat()}, in the future, and is in the archive"
+                f"{entry.slug} is dated {entry.issue.date.isoformat()}, in the future, "
+                "and is in the archive"
             )
     return warnings
 
@@ -199,7 +192,8 @@ def issue_page(project: Project, issue: Issue, web_html: str) -> tuple[str, str 
         '<meta charset="utf-8">',
     ]
     links = [
-        f'<link rel="alternate" type="application/atom+xml" title="{escape(project.name)}" href="../{FEED_NAME}">'
+        f'<link rel="alternate" type="application/atom+xml" title="{escape(project.name)}" '
+        f'href="../{FEED_NAME}">'
     ]
     web_url = project.web_url(issue.slug)
     if web_url:
@@ -207,7 +201,8 @@ def issue_page(project: Project, issue: Issue, web_html: str) -> tuple[str, str 
     nav = (
         f'<div class="dm-archive-nav" style="max-width:600px;margin:0 auto;padding:12px 16px 0;'
         f'font-family:{escape(fonts.body)};font-size:13px;line-height:1.6;">'
-        f'<a class="dm-link" href="../{INDEX_NAME}" style="color:{colors.primary};">← All issues</a></div>'
+        f'<a class="dm-link" href="../{INDEX_NAME}" style="color:{colors.primary};">'
+        "← All issues</a></div>"
     )
     page, missing = web_html, None
     for pattern, insert, after, name in (
@@ -285,7 +280,8 @@ def atom_feed(project: Project, entries: list[_Entry]) -> bytes:
             _text(item, "summary", entry.summary)
         _text(item, "content", entry.web_html, type="html")
     ET.indent(feed)
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+    xml: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return xml + b"\n"
 
 
 def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
@@ -311,40 +307,78 @@ def _check_out_dir(out: Path, root: Path) -> None:
     """Refuse a folder whose replacement would lose anything but an earlier archive."""
     if out == root or out in root.parents:
         raise UsageError(
-            f"{shown_path(out)}: the archive would replace the project itself; choose a folder such as site/"
+            f"{shown_path(out)}: the archive would replace the project itself; "
+            "choose a folder such as site/"
         )
     if out.exists() and not out.is_dir():
         raise UsageError(f"{shown_path(out)}: exists and is not a folder")
+    blocker = next((p for p in out.parents if p.exists() or p.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"{shown_path(out)}: {shown_path(blocker)} is not a folder")
     if (
         out.is_dir()
         and any(out.iterdir())
         and not ((out / INDEX_NAME).is_file() and (out / FEED_NAME).is_file())
     ):
         raise UsageError(
-            f"{shown_path(out)}: a folder that is not a dispatch archive (no {INDEX_NAME} and {FEED_NAME}); "
+            f"{shown_path(out)}: a folder that is not a dispatch archive "
+            f"(no {INDEX_NAME} and {FEED_NAME}); "
             "the archive replaces its folder entirely, so choose a new or empty one"
         )
 
 
-def _write(path: Path, data: str | bytes) -> None:
-    """Write and fsync, so the folder swapped in holds complete files even after a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
+def _publish(site: dict[Path, str | bytes], out: Path) -> None:
+    """Write the whole site into a folder beside ``out``, then swap it in for the old one.
+
+    Every file goes through :func:`atomic_write_many` (fsynced, all or none), so the
+    folder swapped in holds complete files even after a crash.
+    """
+    staging = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(staging)  # not mkdtemp: its 0700 would reach the web server
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    try:
+        try:
+            atomic_write_many({staging / name: data for name, data in site.items()})
+        except WriteError as exc:
+            # Name the file as it would have been published, not its staging copy.
+            failed = out / exc.path.relative_to(staging) if exc.path else out
+            raise WriteError(_reworded(exc, failed), failed) from None
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _swap_in(staging: Path, out: Path) -> None:
     """Put the new site in place of the old; the old one comes back if the swap fails."""
-    if not out.exists():
-        staging.rename(out)
-        return
-    old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-    out.rename(old)
     try:
-        staging.rename(out)
-    except BaseException:
-        old.rename(out)
-        raise
+        if not out.exists():
+            staging.rename(out)
+            return
+        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+        out.rename(old)
+        try:
+            staging.rename(out)
+        except BaseException:
+            old.rename(out)
+            raise
+    except OSError as exc:
+        raise _write_error(out, exc) from None
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    return WriteError(f"cannot write {shown_path(path)}: {exc.strerror or exc}", path)
+
+
+def _reworded(exc: WriteError, path: Path) -> str:
+    """The message of ``exc`` with its file shown as ``path``."""
+    said = str(exc)
+    if exc.path is not None:
+        named = f"cannot write {shown_path(exc.path)}: "
+        if said.startswith(named):
+            return f"cannot write {shown_path(path)}: {said[len(named) :]}"
+    return said

@@ -15,18 +15,12 @@ from dispatch_mail.errors import DispatchError
 from dispatch_mail.mail.eml import build_message, message_bytes
 from dispatch_mail.project.files import atomic_write_many
 from dispatch_mail.project.issue import Issue
-from dispatch_mail.project.loader import (
-    find_project_root,
-    issue_dirs,
-    load,
-    load_project,
-    shown_path,
-)
+from dispatch_mail.project.loader import find_project_root, issue_dirs, load, load_project
+from dispatch_mail.project.paths import build_dir, shown_path
 from dispatch_mail.project.settings import Project
+from dispatch_mail.quality.budget import build_warnings
 from dispatch_mail.render import Rendered, render_issue
 
-GMAIL_CLIP_BYTES = 102 * 1024
-SIZE_WARNING_BYTES = 90 * 1024
 OUTPUT_NAMES = ("email.html", "email.txt", "email.mjml", "email.eml")
 
 
@@ -48,23 +42,6 @@ class BuildResult:
         return len(set(re.findall(r'href="([^"]+)"', self.rendered.html)))
 
 
-def default_out_dir(project: Project, issue: Issue) -> Path:
-    return project.root / "build" / issue.slug
-
-
-def build_warnings(issue: Issue, rendered: Rendered) -> list[str]:
-    html_bytes = len(rendered.html.encode("utf-8"))
-    warnings = []
-    if html_bytes > SIZE_WARNING_BYTES:
-        warnings.append(
-            f"HTML is {html_bytes / 1024:.1f} KB; Gmail clips messages past about "
-            f"{GMAIL_CLIP_BYTES // 1024} KB, hiding the rest and the unsubscribe link"
-        )
-    if issue.preheader is None:
-        warnings.append("no preheader: inboxes will show the first words of the email instead")
-    return warnings
-
-
 def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = True) -> BuildResult:
     """Load, validate, render and (unless ``write`` is false) write one issue."""
     t0 = time.perf_counter()
@@ -74,22 +51,18 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     t2 = time.perf_counter()
     eml = message_bytes(build_message(project, issue, rendered))
     t3 = time.perf_counter()
-    out = Path(out_dir) if out_dir else default_out_dir(project, issue)
+    out = Path(out_dir) if out_dir else build_dir(project, issue.slug)
     result = BuildResult(
         project, issue, rendered, eml, out, warnings=build_warnings(issue, rendered)
     )
     result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
     if write:
-        outputs = dict(
-            zip(OUTPUT_NAMES, (rendered.html, rendered.text, rendered.mjml, eml), strict=True)
-        )
+        contents: tuple[str | bytes, ...] = (rendered.html, rendered.text, rendered.mjml, eml)
         raws = {
             name: data.encode("utf-8") if isinstance(data, str) else data
-            for name, data in outputs.items()
+            for name, data in zip(OUTPUT_NAMES, contents, strict=True)
         }
-        atomic_write_many(
-            {out / name: raw for name, raw in raws.items()}
-        )  # all four, or none of them
+        atomic_write_many({out / name: raw for name, raw in raws.items()})  # all four, or none
         result.files = {name: len(raw) for name, raw in raws.items()}
         result.timings["write"] = time.perf_counter() - t3
     return result

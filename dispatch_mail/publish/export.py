@@ -1,4 +1,6 @@
-"""`dispatch export`: the built issue for other tools: .eml, an mbox of test messages, one HTML file, or a zip.
+"""`dispatch export`: the built issue for other tools.
+
+An .eml, an mbox of test messages, one HTML file, or a zip of them.
 
 For an ESP's "import HTML", the unsubscribe link can carry the ESP's own merge
 tag (e.g. Mailchimp's ``*|UNSUB|*``) instead of dispatch's URL.
@@ -15,9 +17,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from dispatch_mail.errors import UsageError
-from dispatch_mail.errors import WriteError
+from dispatch_mail.errors import UsageError, WriteError
+from dispatch_mail.mail.headers import make_message_id
 from dispatch_mail.project.files import atomic_write
+from dispatch_mail.project.paths import build_dir
 from dispatch_mail.publish.build import build_issue
 from dispatch_mail.render.context import web_unsubscribe_url
 
@@ -27,15 +30,19 @@ FORMATS = ("eml", "mbox", "html", "zip")
 def export_issue(
     issue_dir: Path, fmt: str, out: Path | None = None, *, unsubscribe_tag: str | None = None
 ) -> Path:
+    """Write the issue as ``fmt`` (one of FORMATS) to ``out``, else to build/<slug>/export.<fmt>."""
     if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
     result = build_issue(Path(issue_dir), write=False)
     project, issue, rendered = result.project, result.issue, result.rendered
-    target = out or (project.root / "build" / issue.slug / f"export.{fmt}")
+    target = out or build_dir(project, issue.slug) / f"export.{fmt}"
     html = rendered.html
     if unsubscribe_tag:
         if any(c in unsubscribe_tag for c in '<>"\r\n'):
-            raise UsageError("--unsubscribe-tag may not contain <, >, quotes or line breaks")
+            raise UsageError(
+                "the unsubscribe tag may not contain <, >, quotes or line breaks",
+                hint="unsubscribe_tag",
+            )
         html = html.replace(f'href="{web_unsubscribe_url(project)}"', f'href="{unsubscribe_tag}"')
     if fmt == "eml":
         atomic_write(target, result.eml)
@@ -74,7 +81,7 @@ def export_issue(
             box = mailbox.mbox(str(tmp), create=True)
             try:
                 for n, recipient in enumerate(recipients):
-                    message_id = f"<{issue.slug}.export.{n}.{secrets.token_hex(6)}@{domain}>"
+                    message_id = make_message_id(issue.slug, "export", n, domain)
                     box.add(
                         mailbox.mboxMessage(
                             prepared.messages.render(

@@ -1,0 +1,2 @@
+"""`dispatch check`: the findings about what will go wrong in inboxes, and their reports.
+"""

@@ -1,13 +1,16 @@
-"""`dispatch check --links`: does every link answer? Concurrent, bounded by timeouts, never downloads bodies."""
+"""`dispatch check --links`: does every link answer?
+
+The only part of the check that goes to the network: concurrent, bounded by
+timeouts, and it never downloads a body it does not need.
+"""
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from dispatch_mail.quality.checks import Finding
+from dispatch_mail.quality.findings import Finding, Level
 from dispatch_mail.version import __version__
 
 USER_AGENT = f"dispatch-linkcheck/{__version__} (+newsletter link check)"
@@ -15,33 +18,28 @@ USER_AGENT = f"dispatch-linkcheck/{__version__} (+newsletter link check)"
 
 def _probe(url: str, timeout: float) -> tuple[str, int | None, str]:
     """(url, status or None, detail): HEAD first, GET when the server refuses HEAD."""
-    detail = ""
     for method in ("HEAD", "GET"):
         request = urllib.request.Request(
             url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"}
         )
         try:
-            with urllib.request.urlopen(
-                request, timeout=timeout
-            ) as response:  # follows up to 10 redirects
+            # urlopen follows up to 10 redirects
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 final = response.geturl()
                 return url, response.status, (f"redirects to {final}" if final != url else "")
         except urllib.error.HTTPError as exc:
             if method == "HEAD" and exc.code in (403, 405, 501):
                 continue
             return url, exc.code, exc.reason if isinstance(exc.reason, str) else ""
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        except OSError as exc:  # URLError, a timeout, a refused connection
             reason = getattr(exc, "reason", exc)
-            detail = (
-                "timed out"
-                if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
-                else str(reason)
-            )
-            return url, None, detail
-    return url, None, detail
+            timed_out = isinstance(reason, TimeoutError) or "timed out" in str(reason)
+            return url, None, "timed out" if timed_out else str(reason)
+    return url, None, ""  # not reached: GET answers or raises
 
 
-def check_urls(urls: list[str], *, timeout: float = 10.0, concurrency: int = 8) -> list[Finding]:
+def probe_urls(urls: list[str], *, timeout: float = 10.0, concurrency: int = 8) -> list[Finding]:
+    """Ask every URL, ``concurrency`` at a time: broken, unreachable and redirected links."""
     findings: list[Finding] = []
     if not urls:
         return findings
@@ -50,7 +48,7 @@ def check_urls(urls: list[str], *, timeout: float = 10.0, concurrency: int = 8) 
             if status is None:
                 findings.append(Finding("error", "links.unreachable", f"no answer: {detail}", url))
             elif status >= 400:
-                level = "error" if status < 500 or status == 501 else "warning"
+                level: Level = "error" if status < 500 or status == 501 else "warning"
                 findings.append(
                     Finding(level, "links.broken", f"HTTP {status} {detail}".strip(), url)
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from dispatch_mail.project.issue import (
     FeaturedSection,
@@ -87,7 +88,7 @@ def slugify(text: str) -> str:
 def section_anchors(issue: Issue) -> list[str]:
     """A unique HTML id per section, from its `id` or its heading."""
     seen: set[str] = set()
-    anchors = []
+    anchors: list[str] = []
     for i, section in enumerate(issue.sections):
         base = slugify(section.id or section.heading or f"section-{i + 1}")
         anchor, n = base, 2
@@ -103,7 +104,20 @@ def web_unsubscribe_url(project: Project) -> str:
     return project.footer.preferences_url or project.footer.unsubscribe_url.replace("{token}", "")
 
 
-def template_context(project: Project, issue: Issue, personal: bool) -> dict:
+class TemplateContext(TypedDict):
+    """Everything the email templates see besides their filters."""
+
+    project: Project
+    issue: Issue
+    lang: str
+    stats: list[str]
+    anchors: list[str]
+    web_url: str | None
+    merge: dict[str, str]
+    linker: Linker
+
+
+def template_context(project: Project, issue: Issue, personal: bool) -> TemplateContext:
     """Everything the templates see. ``personal`` renders merge tokens for later substitution."""
     if personal:
         merge = {name: merge_token(name) for name in MERGE_FIELDS}

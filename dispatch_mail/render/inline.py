@@ -13,7 +13,7 @@ _IGNORE = '<style data-css-inline="ignore"'
 _TEXT_ATTRIBUTE = re.compile(r'(?<=\s)(alt|title|aria-label)="([^"]*)"')
 
 
-def _escape_angles(match: re.Match) -> str:
+def _escape_angles(match: re.Match[str]) -> str:
     return f'{match.group(1)}="{match.group(2).replace("<", "&lt;").replace(">", "&gt;")}"'
 
 

@@ -24,7 +24,7 @@ def protect_text(source: str) -> str:
     return "".join(parts)
 
 
-def mjml_to_html(source: str, template_hint: str = "email.mjml") -> str:
+def mjml_to_html(source: str) -> str:
     """Render MJML; MRML's bare "unable to parse" is given the context we know."""
     import mjml  # ~1 ms, but only build needs it
 
@@ -32,14 +32,15 @@ def mjml_to_html(source: str, template_hint: str = "email.mjml") -> str:
         return mjml.mjml2html(protect_text(source), disable_comments=True)
     except Exception as exc:  # MRML raises a bare Exception subclass with no position
         raise RenderError(
-            f"{template_hint}: the MJML engine rejected the rendered template ({exc}); "
+            f"email.mjml: the MJML engine rejected the rendered template ({exc}); "
             "a theme override probably produced invalid MJML (see the intermediate email.mjml)"
         ) from None
 
 
 _BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
 _NEWLINE_RUNS = re.compile(r"[ \t]*\n[ \t\n]*")
-# a plain comment: not Outlook's <!--[if …]>, <!--[endif]-->, <!--<![endif]--> nor the <!--> of <!--[if !mso]><!-->
+# a plain comment: not Outlook's <!--[if …]>, <!--[endif]-->, <!--<![endif]-->
+# nor the <!--> of <!--[if !mso]><!-->
 _PLAIN_COMMENT = re.compile(r"<!--(?!\s*\[if|\s*\[endif|<!\[endif|>)(?:(?!-->).)*?-->", re.DOTALL)
 
 

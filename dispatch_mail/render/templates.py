@@ -9,28 +9,29 @@ never as template source, so ``{{ }}`` typed in a manifest is printed as is.
 from __future__ import annotations
 
 import os
-import textwrap
+from collections.abc import Callable, Mapping
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2.bccache import Bucket
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from dispatch_mail.errors import RenderError
-from dispatch_mail.project.markup import (
-    Heading,
-    Inline,
-    ListBlock,
-    Markdown,
+from dispatch_mail.project.markup import Inline, Markdown
+from dispatch_mail.project.paths import shown_path
+from dispatch_mail.render.markup import (
     References,
     inline_html,
     inline_text,
     markdown_html,
+    markdown_text,
+    wrap,
 )
-from dispatch_mail.project.markup import Quote as QuoteBlock
 
 THEME_DIR = Path(__file__).resolve().parent / "theme"
-TEXT_WIDTH = 72
 
 
 class ConfinedLoader(jinja2.FileSystemLoader):
@@ -40,7 +41,9 @@ class ConfinedLoader(jinja2.FileSystemLoader):
     by anyone with access to the repository) that points outside the folder.
     """
 
-    def get_source(self, environment: jinja2.Environment, template: str):
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         real = os.path.realpath(filename)
         roots = [os.path.realpath(p) for p in self.searchpath]
@@ -56,13 +59,13 @@ def _autoescape(name: str | None) -> bool:
 class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between processes; a cache that cannot be written is no error."""
 
-    def load_bytecode(self, bucket) -> None:  # type: ignore[override]
+    def load_bytecode(self, bucket: Bucket) -> None:
         try:
             super().load_bytecode(bucket)
         except (OSError, EOFError, ValueError):
             bucket.reset()
 
-    def dump_bytecode(self, bucket) -> None:  # type: ignore[override]
+    def dump_bytecode(self, bucket: Bucket) -> None:
         try:
             super().dump_bytecode(bucket)
         except OSError:
@@ -110,7 +113,7 @@ def environment(override_dir: str | None) -> jinja2.Environment:
         markdown=_markdown_filter,
         track=_track_filter,
         nl2br=_nl2br,
-        month_year=lambda d: d.strftime("%B %Y"),
+        month_year=_month_year,
         wrap=wrap,
         text=_text_filter,
         md_text=_md_text_filter,
@@ -124,7 +127,7 @@ def reset_templates() -> None:
     environment.cache_clear()
 
 
-def render(template: str, context: dict, override_dir: Path | None) -> str:
+def render(template: str, context: Mapping[str, object], override_dir: Path | None) -> str:
     """Render one template, turning any template failure into a RenderError that says where."""
     env = environment(str(override_dir) if override_dir else None)
     try:
@@ -148,82 +151,55 @@ def _template_position(exc: BaseException) -> str:
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.endswith(".j2"):
-            where = f"{_shown(filename)}:{tb.tb_lineno}"
+            where = f"{shown_path(filename)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
 
 
-def _shown(filename: str) -> str:
-    try:
-        return os.path.relpath(filename)
-    except ValueError:
-        return filename
-
-
 # ------------------------------------------------------------------ HTML filters
 @jinja2.pass_context
-def _inline_filter(ctx, value: Inline, on_accent: bool = False) -> Markup:
+def _inline_filter(ctx: Context, value: Inline, on_accent: bool = False) -> Markup:
     style = f"color:{ctx['project'].brand.colors.on_accent};" if on_accent else ""
     return Markup(inline_html(value, ctx["linker"], style))
 
 
 @jinja2.pass_context
-def _markdown_filter(ctx, value: Markdown, heading_level: int = 3) -> Markup:
+def _markdown_filter(ctx: Context, value: Markdown, heading_level: int = 3) -> Markup:
     return Markup(markdown_html(value, ctx["linker"], heading_level=heading_level))
 
 
 @jinja2.pass_context
-def _track_filter(ctx, url: str) -> str:
-    return ctx["linker"](url)
+def _track_filter(ctx: Context, url: str) -> str:
+    return str(ctx["linker"](url))
 
 
 def _nl2br(value: str) -> Markup:
     return Markup("<br>").join(Markup.escape(line) for line in str(value).split("\n"))
 
 
+def _month_year(day: date) -> str:
+    return day.strftime("%B %Y")
+
+
 # ------------------------------------------------------------------ plaintext filters
-def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
-    """Wrap at ``width`` columns; URLs and other long words are never broken."""
-    return textwrap.fill(
-        " ".join(str(text).split()),
-        width=width,
-        initial_indent=indent if first is None else first,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
-def _references(ctx) -> References:
-    return ctx["refs"]  # one collector per plaintext render, put there by plaintext.py
+def _references(ctx: Context) -> References:
+    refs = ctx["refs"]  # one collector per plaintext render, put there by plaintext.py
+    if not isinstance(refs, References):
+        raise TypeError("the plaintext templates need 'refs', a References collector")
+    return refs
 
 
 @jinja2.pass_context
-def _text_filter(ctx, value: Inline) -> str:
+def _text_filter(ctx: Context, value: Inline) -> str:
     return inline_text(value, _references(ctx))
 
 
 @jinja2.pass_context
-def _md_text_filter(ctx, value: Markdown) -> str:
-    refs = _references(ctx)
-    out = []
-    for block in value.blocks:
-        if isinstance(block, ListBlock):
-            for n, item in enumerate(block.items, 1):
-                bullet = f"{n}. " if block.ordered else "- "
-                out.append(wrap(inline_text(item, refs), " " * len(bullet), bullet))
-        elif isinstance(block, Heading):
-            title = inline_text(block.inline, refs)
-            out.append(f"{title}\n{'-' * min(len(title), TEXT_WIDTH)}")
-        elif isinstance(block, QuoteBlock):
-            out.append(wrap(inline_text(block.inline, refs), "> "))
-        else:
-            out.append(wrap(inline_text(block.inline, refs)))
-        out.append("")
-    return "\n".join(out).rstrip("\n")
+def _md_text_filter(ctx: Context, value: Markdown) -> str:
+    return markdown_text(value, _references(ctx))
 
 
 @jinja2.pass_context
-def _references_global(ctx) -> str:
+def _references_global(ctx: Context) -> str:
     """The inline-link references gathered since the last call, as ``[n] url`` lines."""
     return "\n".join(f"[{n}] {url}" for n, url in _references(ctx).take())

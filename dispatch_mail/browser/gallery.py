@@ -1,4 +1,4 @@
-"""`dispatch build --all --previews`: every issue built, checked and photographed, behind one index.html.
+"""`dispatch build --all --previews`: every issue built, checked and photographed, one index.html.
 
 This is the folder CI uploads so a reviewer sees each issue as readers will,
 without installing anything: per issue the built files, the check report,
@@ -23,27 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from dispatch_mail.browser.screenshot import (
-    SHOTS,
-    BrowserUnavailable,
-    ChromiumSession,
-    ScreenshotError,
-    browser_unavailable_reason,
-    format_layout,
-    layout_report,
-    take_screenshots,
-)
-from dispatch_mail.errors import ContentError, DispatchError
+from dispatch_mail.browser.chromium import ChromiumSession, browser_unavailable_reason
+from dispatch_mail.browser.screenshot import SHOTS, format_layout, layout_report, take_screenshots
+from dispatch_mail.browser.static import asset_text
+from dispatch_mail.errors import BrowserUnavailable, ContentError, DispatchError, ScreenshotError
 from dispatch_mail.project.files import atomic_write
-from dispatch_mail.project.loader import find_project_root, issue_dirs, load_project, shown_path
+from dispatch_mail.project.loader import find_project_root, issue_dirs, load_project
+from dispatch_mail.project.paths import previews_dir, shown_path
 from dispatch_mail.publish.build import OUTPUT_NAMES, build_issue
-from dispatch_mail.quality.checks import check_issue, format_json, format_text
+from dispatch_mail.quality.checks import check_issue
+from dispatch_mail.quality.report import format_json, format_text
 from dispatch_mail.version import __version__
 
 Log = Callable[[str], None]
 CHECK_NAMES = ("check.txt", "check.json")
 LAYOUT_NAME = "layout.json"
-# Everything this module writes into an issue's folder; cleared first so nothing stale is linked or uploaded.
+# Everything this module writes into an issue's folder; cleared first, so that nothing stale
+# is linked or uploaded.
 GENERATED = (*OUTPUT_NAMES, *CHECK_NAMES, LAYOUT_NAME, *(f"{name}.png" for name in SHOTS))
 LINKS = (
     ("email.html", "HTML"),
@@ -105,7 +101,7 @@ def build_previews(
     say = log or (lambda _line: None)
     root = find_project_root(Path(project_dir))
     project = load_project(root)
-    out = Path(out_dir) if out_dir else root / "build" / "previews"
+    out = Path(out_dir) if out_dir else previews_dir(project)
     folders = sorted(issue_dirs(project), key=lambda p: p.name, reverse=True)  # newest first
     in_ci = os.environ.get("CI", "").lower() == "true"
 
@@ -195,37 +191,10 @@ def _href(slug: str, name: str) -> str:
     return _e(f"{quote(slug)}/{quote(name)}")
 
 
-_CSS = """
-:root { color-scheme: light dark; --fg: #1f2328; --muted: #59636e; --bg: #f6f8fa; --card: #fff;
-  --line: #d0d7de; --bad: #b42318; --bad-bg: #fef3f2; --warn: #8a5300; --ok: #1a7f37; --link: #0a5eb0; }
-@media (prefers-color-scheme: dark) { :root { --fg: #e6edf3; --muted: #9da7b3; --bg: #0d1117; --card: #161b22;
-  --line: #30363d; --bad: #ff7b72; --bad-bg: #2d1214; --warn: #e3b341; --ok: #3fb950; --link: #79b8ff; } }
-body { margin: 0; padding: 24px; font: 15px/1.5 -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
-  color: var(--fg); background: var(--bg); }
-a { color: var(--link); }
-header, .notice, article { max-width: 1100px; margin: 0 auto 20px; }
-h1 { margin: 0 0 4px; font-size: 24px; } h2 { margin: 0; font-size: 19px; }
-.meta, .muted { color: var(--muted); font-size: 13px; }
-.notice { padding: 12px 16px; border: 1px solid var(--warn); border-radius: 6px; }
-.notice.bad, .errors { border-color: var(--bad); background: var(--bad-bg); }
-article { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; }
-article.failed { border-color: var(--bad); }
-.status { font-weight: 600; } .status.bad { color: var(--bad); } .status.ok { color: var(--ok); }
-.status.warn { color: var(--warn); }
-.shots { display: flex; gap: 16px; flex-wrap: wrap; margin: 14px 0; }
-.shots figure { margin: 0; }
-.shots img { display: block; width: 220px; height: 300px; object-fit: cover; object-position: top;
-  border: 1px solid var(--line); border-radius: 4px; background: #fff; }
-.shots figcaption { font-size: 13px; color: var(--muted); }
-.links a { margin-right: 12px; }
-.errors { border: 1px solid; border-radius: 6px; padding: 8px 12px 8px 28px; margin: 12px 0; }
-.errors li, .findings li { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px;
-  overflow-wrap: anywhere; }
-"""
 
 
 def render_gallery(name: str, gallery: Gallery, *, ci_failure: bool = False) -> str:
-    """The gallery page: self-contained (inline CSS, no script, nothing fetched), every value escaped."""
+    """The gallery page: self-contained (inline CSS, no script, nothing fetched), all escaped."""
     issues = gallery.issues
     built = sum(p.built for p in issues)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -236,12 +205,13 @@ def render_gallery(name: str, gallery: Gallery, *, ci_failure: bool = False) -> 
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(name)}: issue previews</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{asset_text('gallery.css')}</style>",
         "</head>",
         "<body>",
         "<header>",
         f"<h1>{_e(name)}: issue previews</h1>",
-        f'<p class="meta">{built} of {len(issues)} issues built · generated {_e(stamp)} by dispatch {_e(__version__)}'
+        f'<p class="meta">{built} of {len(issues)} issues built · '
+        f"generated {_e(stamp)} by dispatch {_e(__version__)}"
         + (f" · screenshots by {_e(gallery.browser)}" if gallery.browser else "")
         + "</p>",
         "</header>",
@@ -291,9 +261,10 @@ def _issue_card(p: IssuePreview) -> str:
         for shot, filename in p.screenshots.items():
             width = SHOTS[shot][0]
             label = f"{SHOT_LABELS.get(shot, shot)}, {width} px"
+            href = _href(p.slug, filename)
             out.append(
-                f'<figure><a href="{_href(p.slug, filename)}"><img src="{_href(p.slug, filename)}" '
-                f'alt="{_e(label)}: {_e(title)}" loading="lazy"></a><figcaption>{_e(label)}</figcaption></figure>'
+                f'<figure><a href="{href}"><img src="{href}" alt="{_e(label)}: {_e(title)}" '
+                f'loading="lazy"></a><figcaption>{_e(label)}</figcaption></figure>'
             )
         out.append("</div>")
     if p.layout:

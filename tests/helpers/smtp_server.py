@@ -1,4 +1,4 @@
-"""A real aiosmtpd server for the send tests: a free loopback port, its own thread, faults on purpose.
+"""A real aiosmtpd server for the send tests: a free loopback port, a thread, faults on purpose.
 
 The server runs its own event loop in a daemon thread, so it serves the
 library (``asyncio.run`` in the test), click's CliRunner and a ``dispatch``
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
 import threading
 import time
 import zlib
@@ -24,9 +25,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Self
+from typing import AnyStr, Self
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 DROP = "DROP"
 HOST = "127.0.0.1"
@@ -51,7 +52,7 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(self.data, policy=email.policy.default)
 
 
 def selected(address: str, share: float) -> bool:
@@ -72,6 +73,7 @@ def reply_first(
 
 
 def reply_always(reply: str, addresses: set[str]) -> Rule:
+    """``reply`` to every try of the given recipients."""
     return lambda address, attempt: reply if address in addresses else None
 
 
@@ -127,12 +129,26 @@ class Recorder:
                 return reply
         return None
 
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return self._fault("MAIL", address) or "250 OK"
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         reply = self._fault("RCPT", address)
         if reply is None:
             envelope.rcpt_tos.append(address)
@@ -140,7 +156,7 @@ class Recorder:
             return "250 OK"
         return reply
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         address = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
@@ -154,16 +170,23 @@ class Recorder:
             with self.lock:
                 self.received.append(
                     Received(
-                        envelope.mail_from,
+                        envelope.mail_from or "",
                         list(envelope.rcpt_tos),
-                        bytes(envelope.original_content),
+                        bytes(envelope.original_content or b""),
                         session.ssl is not None,
                         user,
                     )
                 )
         return reply or "250 2.0.0 OK queued"
 
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
+    def authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: object,
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         user, password = auth_data.login.decode(), auth_data.password.decode()
@@ -178,10 +201,10 @@ class Recorder:
 class _FaultySMTP(SMTP):
     """aiosmtpd's SMTP that closes after a 421 and can hang up instead of replying."""
 
-    async def push(self, status):
+    async def push(self, status: AnyStr) -> None:
         text = status.decode() if isinstance(status, bytes) else status
         if text == DROP:
-            if self.transport is not None:
+            if isinstance(self.transport, asyncio.Transport):
                 self.transport.abort()
             return
         await super().push(status)
@@ -198,8 +221,8 @@ class SmtpServer:
     """
 
     handler: Recorder = field(default_factory=Recorder)
-    implicit_tls: object | None = None
-    starttls: object | None = None
+    implicit_tls: ssl.SSLContext | None = None
+    starttls: ssl.SSLContext | None = None
     auth_require_tls: bool = True
     port: int = 0
     host: str = HOST
@@ -237,7 +260,7 @@ class SmtpServer:
             recorder,
             hostname="smtp.test",
             ident="dispatch test server",
-            tls_context=self.starttls,  # type: ignore[arg-type]
+            tls_context=self.starttls,
             require_starttls=self.starttls is not None,
             authenticator=recorder.authenticate if recorder.auth else None,
             auth_require_tls=self.auth_require_tls,
@@ -250,7 +273,7 @@ class SmtpServer:
         server = None
         try:
             server = loop.run_until_complete(
-                loop.create_server(self._connection, self.host, self.port, ssl=self.implicit_tls)  # type: ignore[arg-type]
+                loop.create_server(self._connection, self.host, self.port, ssl=self.implicit_tls)
             )
             self.port = server.sockets[0].getsockname()[1]
         except Exception as exc:  # noqa: BLE001 (reported by start())
@@ -285,3 +308,55 @@ class SmtpServer:
     @property
     def messages(self) -> list[Received]:
         return self.handler.messages
+
+
+# ------------------------------------------------------------------ AUTH, watched
+class _AuthWatchSMTP(_FaultySMTP):
+    """Records each AUTH command and whether TLS was on, before aiosmtpd judges it."""
+
+    refuse_starttls = False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        recorder = self.event_handler
+        mechanism = (arg or "").split(" ", 1)[0].upper()
+        with recorder.lock:
+            recorder.auth_attempts.append(
+                (self.session is not None and self.session.ssl is not None, mechanism)
+            )
+        await super().smtp_AUTH(arg)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.refuse_starttls:  # offered, then refused: what a downgrading middlebox does
+            await self.push("454 4.7.0 TLS not available due to temporary reason")
+            return
+        await super().smtp_STARTTLS(arg)
+
+
+@dataclass
+class AuthWatchServer(SmtpServer):
+    """The server whose handler lists AUTH attempts: ``handler.auth_attempts`` = [(tls, mechanism)].
+
+    ``refuse_starttls``: STARTTLS is advertised but refused, and AUTH is offered in
+    plaintext (``auth_require_tls=False``): a client that falls back would log in in clear.
+    """
+
+    refuse_starttls: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.handler.auth_attempts = []  # type: ignore[attr-defined]
+
+    def _factory(self) -> SMTP:
+        recorder = self.handler
+        server = _AuthWatchSMTP(
+            recorder,
+            hostname="smtp.test",
+            ident="dispatch test server",
+            tls_context=self.starttls,
+            require_starttls=self.starttls is not None and not self.refuse_starttls,
+            authenticator=recorder.authenticate if recorder.auth else None,
+            auth_require_tls=self.auth_require_tls,
+            loop=self._loop,
+        )
+        server.refuse_starttls = self.refuse_starttls
+        return server

@@ -1,0 +1,202 @@
+"""The HTTP side of `dispatch preview`: a fixed set of paths on 127.0.0.1, never a file.
+
+No URL is mapped to the file system, so no path can reach the project's files;
+a Host check keeps a DNS-rebinding page from reading the unpublished issue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socketserver
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from dispatch_mail.browser.builds import Build
+from dispatch_mail.browser.pages import (
+    SCHEMES,
+    error_page,
+    error_text,
+    force_color_scheme,
+    shell_page,
+)
+
+if TYPE_CHECKING:
+    from dispatch_mail.browser.server import PreviewServer
+
+HOST = "127.0.0.1"
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+_EMAIL_CSP = (
+    "default-src * data: blob:; style-src * 'unsafe-inline'; script-src 'none'; object-src 'none'; "
+    "form-action 'none'; frame-ancestors 'self'"
+)
+_SHELL_CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+    "frame-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+class PreviewHTTPServer(ThreadingHTTPServer):
+    """A threaded server that knows its preview and does no DNS lookups."""
+
+    daemon_threads = True
+    preview: PreviewServer
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's name, which can stall for
+        # seconds; the name is known.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = HOST, self.server_address[1]
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return  # the browser went away mid-answer: normal on reload
+        self.preview.log(f"preview: error answering a request: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Route = Callable[[Build, dict[str, str]], _Response]
+
+
+class PreviewHandler(BaseHTTPRequestHandler):
+    """Answers GET and HEAD for the shell, the email's parts, the status and the event stream."""
+
+    server: PreviewHTTPServer
+    server_version = "dispatch-preview"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_HEAD(self) -> None:
+        self._answer()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # one line per request would bury the build messages
+
+    def _answer(self) -> None:
+        preview = self.server.preview
+        if not self._host_allowed():
+            # DNS rebinding: a page whose name now points at 127.0.0.1 must not read the preview.
+            refusal = b"this preview answers only to 127.0.0.1 and localhost\n"
+            return self._send(_Response(403, TEXT, refusal))
+        target = self.path.split("#", 1)[0]
+        path, _, query = target.partition("?")
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        if path == "/events":
+            return self._events(preview, params.get("since") or self.headers.get("Last-Event-ID"))
+        routes: dict[str, Route] = {
+            "/": self._shell,
+            "/email.html": self._email_html,
+            "/email.txt": self._email_text,
+            "/email.eml": self._email_eml,
+            "/status.json": self._status,
+        }
+        route = routes.get(path)
+        if route is None:
+            return self._send(_Response(404, TEXT, b"not found\n"))
+        self._send(route(preview.build, params))
+
+    def _host_allowed(self) -> bool:
+        host = (self.headers.get("Host") or "").strip().lower()
+        if not host:
+            return True  # an HTTP/1.0 client; browsers always send Host
+        port = str(self.server.server_address[1])
+        return host in {HOST, "localhost", f"{HOST}:{port}", f"localhost:{port}"}
+
+    def _send(self, response: _Response) -> None:
+        self.send_response(response.status)
+        headers = {
+            "Content-Type": response.content_type,
+            "Content-Length": str(len(response.body)),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            **response.headers,
+        }
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    # ---------------------------------------------------------------- pages
+
+    def _shell(self, build: Build, params: dict[str, str]) -> _Response:
+        nonce = secrets.token_urlsafe(16)
+        body = shell_page(build, nonce).encode("utf-8")
+        csp = {"Content-Security-Policy": _SHELL_CSP.format(nonce=nonce)}
+        return _Response(200, HTML, body, csp)
+
+    def _email_html(self, build: Build, params: dict[str, str]) -> _Response:
+        scheme = params.get("scheme")
+        if scheme is not None and scheme not in SCHEMES:
+            return _Response(400, TEXT, b"scheme is light or dark\n")
+        if not build.ok:
+            return _Response(500, HTML, error_page(build).encode("utf-8"))
+        email = force_color_scheme(build.html, scheme) if scheme else build.html
+        return _Response(200, HTML, email.encode("utf-8"), {"Content-Security-Policy": _EMAIL_CSP})
+
+    def _email_text(self, build: Build, params: dict[str, str]) -> _Response:
+        if not build.ok:
+            return _Response(500, TEXT, error_text(build).encode("utf-8"))
+        return _Response(200, TEXT, build.text.encode("utf-8"))
+
+    def _email_eml(self, build: Build, params: dict[str, str]) -> _Response:
+        if not build.ok:
+            return _Response(500, TEXT, error_text(build).encode("utf-8"))
+        filename = re.sub(r"[^A-Za-z0-9._-]", "_", build.slug) or "email"
+        disposition = {"Content-Disposition": f'inline; filename="{filename}.eml"'}
+        return _Response(200, "message/rfc822", build.eml, disposition)
+
+    def _status(self, build: Build, params: dict[str, str]) -> _Response:
+        body = json.dumps(build.status(), indent=2).encode("utf-8")
+        return _Response(200, "application/json", body)
+
+    # ---------------------------------------------------------------- live reload
+
+    def _events(self, preview: PreviewServer, since: str | None) -> None:
+        """Server-Sent Events: `reload` after every build, a comment now and then to stay open."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        build = preview.build
+        try:
+            self.wfile.write(b"retry: 1000\n\n")
+            if since and since != build.version:  # rebuilt (or restarted) since that page was made
+                self.wfile.write(_reload_event(build))
+            while True:
+                newer = preview.wait_for_build(build.number, preview.keepalive)
+                if preview.closing:
+                    return
+                if newer is None:
+                    self.wfile.write(b": keep-alive\n\n")
+                    continue
+                build = newer
+                self.wfile.write(_reload_event(build))
+        except (ConnectionError, TimeoutError, OSError):
+            return  # the page closed or reloaded
+
+
+def _reload_event(build: Build) -> bytes:
+    data = json.dumps({"build": build.number, "ok": build.ok})
+    return f"id: {build.version}\nevent: reload\ndata: {data}\n\n".encode()

@@ -1,0 +1,81 @@
+"""`dispatch status`: a send's progress, failures and exclusions, from its journals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from dispatch_mail.cli.errors import handle_errors
+from dispatch_mail.cli.output import echo
+
+if TYPE_CHECKING:
+    from dispatch_mail.delivery.status import JournalStatus
+
+
+@click.command()
+@click.argument("issue_dir", type=click.Path(path_type=Path))
+@click.option("--list", "list_name", metavar="NAME", help="Only the journal of this list.")
+@click.option(
+    "--journal", "journal_path", type=click.Path(path_type=Path), help="A journal file to read."
+)
+@click.option(
+    "--failures-csv",
+    type=click.Path(path_type=Path),
+    help="Write the failed recipients (email, code, reply) to this CSV.",
+)
+@click.option("--excluded", is_flag=True, help="List the rows excluded from the list and why.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@handle_errors
+def status(
+    issue_dir: Path,
+    list_name: str | None,
+    journal_path: Path | None,
+    failures_csv: Path | None,
+    excluded: bool,
+    fmt: str,
+) -> int:
+    """Show a send's progress and failures from its journal.
+
+    \b
+    Example:
+      dispatch status issues/2026-q1
+      dispatch status issues/2026-q1 --failures-csv failed.csv
+    """
+    from dispatch_mail.delivery.status import send_status, write_failures_csv
+
+    statuses = send_status(
+        issue_dir, list_name=list_name, journal_path=journal_path, excluded=excluded
+    )
+    if failures_csv:  # every journal's failures in one file
+        write_failures_csv(failures_csv, statuses)
+    if fmt == "json":
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        return 0
+    for entry in statuses:
+        for line in describe_status(entry):
+            echo(line)
+    if failures_csv:
+        echo(f"failures written to {failures_csv}")
+    return 0
+
+
+def describe_status(entry: JournalStatus) -> list[str]:
+    c = entry.counts
+    lines = [
+        f"{entry.journal}: {c['sent']:,}/{entry.total:,} sent, {c['pending']:,} pending, "
+        f"{c['failed']:,} failed, {c['held']:,} held, {c['sending']:,} in flight"
+    ]
+    if entry.uncertain:
+        lines.append(
+            f"  {entry.uncertain} interrupted in flight at some point (possible duplicates)"
+        )
+    lines += [f"  failed: {f.email}: {f.reply}" for f in entry.failures[:50]]
+    if len(entry.failures) > 50:
+        lines.append(f"  … and {len(entry.failures) - 50} more (--failures-csv FILE for all)")
+    lines += [f"  excluded: {line}" for line in entry.excluded]
+    return lines

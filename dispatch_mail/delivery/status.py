@@ -1,0 +1,91 @@
+"""`dispatch status`: what a send's journals say, as data; the CLI prints it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch_mail.delivery.journal import Journal
+from dispatch_mail.errors import UsageError
+from dispatch_mail.project.files import atomic_write
+from dispatch_mail.project.loader import load
+from dispatch_mail.project.paths import build_dir, journal_paths, shown_path
+
+
+@dataclass(frozen=True)
+class Failure:
+    email: str
+    code: int | None
+    reply: str
+
+
+@dataclass(frozen=True)
+class JournalStatus:
+    """One journal's counts, failures and (when asked) exclusions."""
+
+    journal: str  # as shown to the user
+    counts: Mapping[str, int]
+    uncertain: int
+    failures: tuple[Failure, ...]
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "journal": self.journal,
+            "counts": dict(self.counts),
+            "uncertain": self.uncertain,
+            "failures": [
+                {"email": f.email, "code": f.code, "reply": f.reply} for f in self.failures
+            ],
+            "excluded": list(self.excluded),
+        }
+
+
+def send_status(
+    issue_dir: Path,
+    *,
+    list_name: str | None = None,
+    journal_path: Path | None = None,
+    excluded: bool = False,
+) -> list[JournalStatus]:
+    """Every journal of the issue's sends (or the one named), read without changing them."""
+    project, issue = load(issue_dir)
+    paths = [journal_path] if journal_path else journal_paths(project, issue.slug, list_name)
+    if not paths:
+        folder = build_dir(project, issue.slug)
+        raise UsageError(
+            f"no send journal for {issue.slug} in {shown_path(folder)} (nothing sent yet?)"
+        )
+    statuses = []
+    for path in paths:
+        with Journal.open(path, create=False) as journal:
+            statuses.append(
+                JournalStatus(
+                    journal=shown_path(path),
+                    counts=journal.counts(),
+                    uncertain=journal.uncertain_count(),
+                    failures=tuple(
+                        Failure(r.email, r.last_code, r.last_reply or "")
+                        for r in journal.rows("failed")
+                    ),
+                    excluded=tuple(str(e) for e in journal.exclusions()) if excluded else (),
+                )
+            )
+    return statuses
+
+
+def write_failures_csv(path: Path, statuses: list[JournalStatus]) -> None:
+    """Every journal's failed recipients in one CSV (email, code, reply), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["email", "code", "reply"])
+    for status in statuses:
+        writer.writerows([f.email, f.code or "", f.reply] for f in status.failures)
+    atomic_write(path, buffer.getvalue())

@@ -1,0 +1,1 @@
+"""Code the tests share: the project factory, test servers, guards (fixtures: conftest.py)."""
