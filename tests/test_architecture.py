@@ -57,3 +57,31 @@ def test_no_sql_outside_the_journal() -> None:
         if module not in allowed and (".execute(" in text or "sqlite3.connect" in text):
             offenders.append(str(module.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_every_hint_the_library_gives_is_worded_by_the_cli() -> None:
+    """Library errors name no options; each ``hint=`` they carry has CLI wording in HINTS."""
+    import re
+
+    from dispatch_mail.cli.errors import HINTS
+
+    used = set()
+    for module in PACKAGE.rglob("*.py"):
+        if module.parent.name == "cli":
+            continue
+        used |= set(re.findall(r'hint="(\w+)"', module.read_text(encoding="utf-8")))
+    assert used, "no hints found: the scan is broken"
+    assert sorted(used - set(HINTS)) == []
+
+
+def test_library_error_messages_name_no_command_line_options() -> None:
+    import re
+
+    pattern = re.compile(r'(?:Error|Unavailable|Missing)\(\s*f?"(?:[^"\n]*\s)?--[a-z]')
+    offenders = []
+    for module in PACKAGE.rglob("*.py"):
+        if module.parent.name == "cli" or module.name == "reference.py":
+            continue
+        for match in pattern.finditer(module.read_text(encoding="utf-8")):
+            offenders.append(f"{module.relative_to(ROOT)}: {match.group(0)}")
+    assert offenders == []

@@ -357,11 +357,11 @@ def test_unmatched_markers_are_read_within_the_step_budget(source):
     ["*a " * 999 + "a*", "*a _b " * 500 + "c_ d*", "[a " * 1000, "[" * 2999 + "]"],
     ids=["em-closed-at-the-end", "mixed", "brackets", "nested-brackets"],
 )
-def test_tangled_markers_end_in_a_result_not_a_stall(source):
+def test_tangled_markers_past_the_budget_are_refused_with_the_text_kept(source):
+    # the budget is counted in steps, not seconds: these inputs run out of it on any machine
     inline, problems = parse_inline(source)
-    assert problems in ([], [TOO_COMPLEX])
-    if problems:  # past the budget: the text is kept as it is
-        assert inline.spans == (TextSpan(source),)
+    assert problems == [TOO_COMPLEX]
+    assert inline.spans == (TextSpan(source),)
 
 
 def test_a_few_unmatched_markers_in_ordinary_text_are_no_problem():

@@ -251,21 +251,19 @@ async def run_send(
 def test_recipients(project: Project, to: list[str], reviewers: bool) -> list[Recipient]:
     addresses = ([str(a) for a in project.reviewers] if reviewers else []) + list(to)
     if reviewers and not project.reviewers:
-        raise UsageError("no reviewers: in dispatch.yaml; add some or use --to ADDRESS")
+        raise UsageError("no reviewers: in dispatch.yaml", hint="reviewers")
     out: list[Recipient] = []
     seen: set[str] = set()
     for address in addresses:
         address = normalize(address)
         problem = validate_email(address)
         if problem:
-            raise UsageError(f"--to {address}: {problem}")
+            raise UsageError(f"test address {address}: {problem}")
         if address.casefold() not in seen:
             seen.add(address.casefold())
             out.append(Recipient(address, {"email": address}))
     if not out:
-        raise UsageError(
-            "nobody to send to: use --test (the reviewers), --to ADDRESS, or --list NAME"
-        )
+        raise UsageError("nobody to send to", hint="recipients")
     return out
 
 
