@@ -88,7 +88,7 @@ def load_average() -> float | None:
 
 
 def git_state() -> str | None:
-    """The commit measured, and whether the package had uncommitted changes (read-only git calls)."""
+    """The commit measured, and whether the package had uncommitted changes (read-only git)."""
     try:
         head = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -185,7 +185,7 @@ print(json.dumps({"import": t1 - t0, "build": t2 - t1, **{k: v for k, v in r.tim
 
 
 def cold_first_build(runs: int, env: dict[str, str]) -> dict:
-    """Import of dispatch_mail.build and the first build_issue(write=True), each in a fresh process."""
+    """Import of the build module and the first build_issue(write=True), each in a fresh process."""
     samples = []
     for _ in range(runs):
         out = subprocess.run(
@@ -263,7 +263,7 @@ def time_process(
 
 
 def import_costs(out_dir: Path, env: dict[str, str], repeats: int = 5, top: int = 12) -> dict:
-    """`python -X importtime` of the real `dispatch build`; per module median over `repeats` runs."""
+    """`python -X importtime` of the real `dispatch build`: per-module median of `repeats` runs."""
     code = (
         "import sys; from dispatch_mail.cli import main; "
         f"sys.argv = ['dispatch', 'build', {str(ISSUE)!r}, '--out', {str(out_dir)!r}]; main()"
@@ -466,12 +466,14 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     lines = ["## Machine", ""]
     lines.append(
-        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['memory']} RAM, {m['os']}"
+        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), "
+        f"{m['memory']} RAM, {m['os']}"
     )
     lines.append(f"- Python: {m['python']} ({m['python_executable']})")
     loads = [f"{x:.2f}" if x is not None else "?" for x in (m["load_start"], r["load_end"])]
     lines.append(
-        f"- Load average (1 min) at start / end: {loads[0]} / {loads[1]} (other work on the machine inflates wall times)"
+        f"- Load average (1 min) at start / end: {loads[0]} / {loads[1]} "
+        "(other work on the machine inflates wall times)"
     )
     lines.append(f"- Code measured: {m['git']}")
     lines.append("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v))
@@ -479,7 +481,8 @@ def markdown(r: dict) -> str:
         lines.append(f"- MJML CLI: mjml {r['mjml_cli']['version']} on Node {r['mjml_cli']['node']}")
     lines += [
         "",
-        f"## (a) In process: `build_issue(issues/2026-q1)`, {r['in_process']['runs']} runs after one warm-up",
+        f"## (a) In process: `build_issue(issues/2026-q1)`, {r['in_process']['runs']} runs "
+        "after one warm-up",
         "",
     ]
     wf, wt, cold = (
@@ -488,7 +491,8 @@ def markdown(r: dict) -> str:
         r["cold_first_build"],
     )
     lines.append(
-        "| stage | write=False median ms | p10 | p90 | write=True median ms | p10 | p90 | first build, fresh process, caches warm: median ms |"
+        "| stage | write=False median ms | p10 | p90 | write=True median ms | p10 | p90 "
+        "| first build, fresh process, caches warm: median ms |"
     )
     lines.append("|---|--:|--:|--:|--:|--:|--:|--:|")
     for key in (*STAGES, "other", "total"):
@@ -507,14 +511,15 @@ def markdown(r: dict) -> str:
             name = "**total**"
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append(
-        f"| import dispatch_mail.publish.build (fresh process) | | | | | | | {cold['import']['median']:.1f} |"
+        "| import dispatch_mail.publish.build (fresh process) | | | | | | "
+        f"| {cold['import']['median']:.1f} |"
     )
     lines += [
         "",
         (
             "`other` is the call's wall time minus the sum of the stages. The last column is one "
-            f"`build_issue(write=True)` in each of {r['process_runs']} fresh processes (.pyc and compiled-template "
-            "caches filled by an earlier run): what the CLI pays."
+            f"`build_issue(write=True)` in each of {r['process_runs']} fresh processes "
+            "(.pyc and compiled-template caches filled by an earlier run): what the CLI pays."
         ),
         "",
     ]
@@ -542,7 +547,8 @@ def markdown(r: dict) -> str:
     units = {"in_process_ms": "{:.1f} ms", "process_s": "{:.3f} s", "mjml_cli_ratio": "{:.2f}×"}
     for key, t in r["targets"].items():
         lines.append(
-            f"| {names[key]} | {units[key].format(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |"
+            f"| {names[key]} | {units[key].format(t['value'])} | {t['target']} "
+            f"| {'yes' if t['met'] else '**no**'} |"
         )
 
     imp = r["imports"]
@@ -556,7 +562,7 @@ def markdown(r: dict) -> str:
     ]
     lines.append("| top-level import | cumulative ms | | module | self ms |")
     lines.append("|---|--:|---|---|--:|")
-    for (a, av), (b, bv) in zip(imp["top_level_cumulative_ms"], imp["top_self_ms"]):
+    for (a, av), (b, bv) in zip(imp["top_level_cumulative_ms"], imp["top_self_ms"], strict=False):
         lines.append(f"| {a} | {av:.1f} | | {b} | {bv:.1f} |")
     return "\n".join(lines) + "\n"
 

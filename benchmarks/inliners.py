@@ -74,13 +74,14 @@ def inliner(name: str):
 
 CONFIGS = ("css-inline (ours)", "premailer defaults", "premailer tuned", "premailer tuned + ignore")
 CONFIG_NOTES = {
-    "css-inline (ours)": "dispatch_mail.render.inline.inline_css: extra_css=inline.css, keep_style_tags, "
-    "keep_at_rules, load_remote_stylesheets=False, MJML's <style> blocks marked "
+    "css-inline (ours)": "dispatch_mail.render.inline.inline_css: extra_css=inline.css, "
+    "keep_style_tags, keep_at_rules, load_remote_stylesheets=False, MJML's <style> blocks marked "
     'data-css-inline="ignore"',
     "premailer defaults": "Premailer(html, css_text=inline.css), every other option at its default",
     "premailer tuned": "css_text=inline.css, keep_style_tags=True, strip_important=False, "
     "disable_validation=True, allow_network=False",
-    "premailer tuned + ignore": 'as tuned, and MJML\'s <style> blocks marked data-premailer="ignore" '
+    "premailer tuned + ignore": "as tuned, and MJML's <style> blocks marked "
+    'data-premailer="ignore" '
     "(premailer's equivalent of what we do with css-inline)",
 }
 LIBRARY = {"css-inline (ours)": "css_inline"}
@@ -92,7 +93,7 @@ def library_module(name: str) -> str:
 
 # ------------------------------------------------------------------ input
 def render_input() -> tuple[str, str, str]:
-    """(HTML from mjml2html before inlining, the theme's inline CSS, the same HTML with a web font)."""
+    """(mjml2html's HTML before inlining, the theme's inline CSS, the same HTML with a web font)."""
     from dispatch_mail.project.loader import load
     from dispatch_mail.render.context import template_context
     from dispatch_mail.render.mjml import mjml_to_html
@@ -220,7 +221,7 @@ def _norm_selector(sel: str) -> str:
 
 
 def css_declarations(css: str) -> set[tuple]:
-    """Every (media, selector, property, value, important) in a style sheet; media is None at top level."""
+    """Every (media, selector, property, value, important) of a sheet; media None at top level."""
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
     found: set[tuple] = set()
 
@@ -313,7 +314,8 @@ def correctness(source_html: str, css: str, out: str) -> dict:
 
 def theme_applied(css: str, out: str) -> list[int]:
     """For every rule of inline.css, every element it selects in the output must carry each of its
-    properties in its style attribute (a pre-existing inline value may win, but the property is there)."""
+    properties in its style attribute (a pre-existing inline value may win, but the property is
+    there)."""
     import lxml.html
     from cssselect import GenericTranslator
 
@@ -476,9 +478,10 @@ def markdown(r: dict) -> str:
     v = r["versions"]
     lines = [
         (
-            f"Input: Q1 issue, mjml2html output {r['input']['html_bytes'] / 1024:.1f} KB + theme inline.css "
-            f"{r['input']['css_bytes']} B. Python {v['python']}, css-inline {v['css-inline']}, premailer "
-            f"{v['premailer']} (cssutils {v['cssutils']}, lxml {v['lxml']})."
+            f"Input: Q1 issue, mjml2html output {r['input']['html_bytes'] / 1024:.1f} KB "
+            f"+ theme inline.css {r['input']['css_bytes']} B. Python {v['python']}, "
+            f"css-inline {v['css-inline']}, premailer {v['premailer']} "
+            f"(cssutils {v['cssutils']}, lxml {v['lxml']})."
         ),
         "",
     ]
@@ -523,8 +526,9 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         (
-            "Checks count CSS declarations (media, selector, property, value, !important) of the input's "
-            "`<style>` blocks found unchanged in the output's; `k/n` = kept of needed. ✗ marks a loss."
+            "Checks count CSS declarations (media, selector, property, value, !important) "
+            "of the input's `<style>` blocks found unchanged in the output's; "
+            "`k/n` = kept of needed. ✗ marks a loss."
         ),
         "",
     ]

@@ -2,10 +2,10 @@
 """Send benchmark: `dispatch send` of the Q1 issue to generated lists, against Postfix's
 `smtp-sink` on 127.0.0.1, next to bare aiosmtplib and Postfix's `smtp-source`, in one run.
 
-    python benchmarks/send.py                          # 10,000 and 100,000 recipients (7–9 min on 2 cores)
-    python benchmarks/send.py --quick                  # 2,000 recipients, one round: a smoke run
+    python benchmarks/send.py                   # 10,000 and 100,000 recipients (7–9 min on 2 cores)
+    python benchmarks/send.py --quick           # 2,000 recipients, one round: a smoke run
     python benchmarks/send.py --sizes 10000 --repeats 5
-    python benchmarks/send.py --json                   # one JSON document instead of Markdown
+    python benchmarks/send.py --json            # one JSON document instead of Markdown
 
 What is measured, every run with the same concurrency (16 by default), each in its own
 process, each against a fresh `smtp-sink -u nobody -c 127.0.0.1:PORT 1000` whose counter
@@ -178,11 +178,13 @@ def ensure_postfix_tools(allow_install: bool) -> tuple[str, str, str]:
     if not (sink and source):
         if not allow_install:
             sys.exit(
-                "smtp-sink/smtp-source not found (Debian package postfix); run without --no-install as root"
+                "smtp-sink/smtp-source not found (Debian package postfix); "
+                "run without --no-install as root"
             )
         if os.geteuid() != 0:
             sys.exit(
-                "smtp-sink/smtp-source not found and not root: apt-get install postfix (No configuration) first"
+                "smtp-sink/smtp-source not found and not root: "
+                "apt-get install postfix (No configuration) first"
             )
         log("installing Debian's postfix for smtp-sink/smtp-source (debconf: No configuration) …")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -258,7 +260,8 @@ class Sink:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"smtp-sink exited {self.proc.returncode}: {self.out.read_text(errors='replace')[-300:]}"
+                    f"smtp-sink exited {self.proc.returncode}: "
+                    f"{self.out.read_text(errors='replace')[-300:]}"
                 )
             try:
                 with socket.create_connection((HOST, self.port), timeout=1) as s:
@@ -297,7 +300,7 @@ class Sink:
 def run_child(
     argv: list[str], *, env: dict[str, str], timeout: float, stdout: Path, sink: Sink
 ) -> dict:
-    """Run one process to its end (killed after ``timeout``); wall, CPU and peak RSS from wait4()."""
+    """Run one process to its end (killed after ``timeout``); wall, CPU, peak RSS from wait4()."""
     busy0, _ = cpu_jiffies()
     sink0 = sink.cpu() or 0.0
     t0 = time.perf_counter()
@@ -355,8 +358,9 @@ def patch_data(stuff=True):
     # aiosmtplib's line-ending re.sub is a no-op; dot-stuff with one bytes.replace and
     # write DATA's payload directly, with the same replies and errors as SMTP.data().
     async def data(self, message, /, *, timeout=None):
-        # stuff=False: the cost of dot-stuffing left out, as when render() stuffs its static pieces once
-        # (the substituted values are a few hundred bytes): the wire bytes then differ only in those lines
+        # stuff=False: the cost of dot-stuffing left out, as when render() stuffs its static
+        # pieces once (the substituted values are a few hundred bytes): the wire bytes then
+        # differ only in those lines
         payload = message.replace(b"\r\n.", b"\r\n..") if stuff else message
         if payload[:1] == b".":
             payload = b"." + payload
@@ -390,10 +394,13 @@ _ENGINE = (
     _COMMON
     + r"""
 from dispatch_mail.delivery import campaign
-from dispatch_mail.delivery.engine import SendOptions, SmtpSettings
-csv_path, journal_path, port, concurrency, mode = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+from dispatch_mail.delivery.engine import SendOptions
+from dispatch_mail.delivery.smtp import SmtpSettings
+csv_path, journal_path = sys.argv[1], Path(sys.argv[2])
+port, concurrency, mode = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 prepared = campaign.prepare(Path(sys.argv[6]))
-check_crlf(prepared.messages.render("a.b@example.com", {"name": "A B"}, "<x@example.com>", "Thu, 01 Jan 2026 00:00:00 +0000"))
+check_crlf(prepared.messages.render("a.b@example.com", {"name": "A B"}, "<x@example.com>",
+                                    "Thu, 01 Jan 2026 00:00:00 +0000"))
 if mode in ("fix", "fix_prestuffed"):
     patch_data(stuff=mode == "fix")
 journal, plan = campaign.open_send(prepared, csv_path, journal_path=journal_path)
@@ -402,7 +409,8 @@ if mode == "nojournal":
     # the two commits per message are skipped; rows are still read from the journal
     journal.mark_sending = lambda row_id, **k: None
     journal.mark_sent = lambda row_id, code, reply: None
-    journal.next_retry_at = lambda: None  # rows stay 'pending': without this the engine would send them again
+    # rows stay 'pending': without this the engine would send them again
+    journal.next_retry_at = lambda: None
 else:
     def timed(fn):
         def wrapper(*a, **k):
@@ -429,7 +437,8 @@ counts = journal.counts()
 journal.close()
 print(json.dumps({"sent": summary.sent, "failed": summary.failed, "seconds": summary.duration,
                   "send_cpu": c1 - c0, "journal_write_s": spent[0], "journal_writes": spent[1],
-                  "journal_cpu_s": spent[2], "journal_stalls": spent[3], "journal_stall_s": spent[4],
+                  "journal_cpu_s": spent[2], "journal_stalls": spent[3],
+                  "journal_stall_s": spent[4],
                   "journal_sent": counts["sent"], "pending": plan.to_send}))
 """
 )
@@ -437,7 +446,8 @@ print(json.dumps({"sent": summary.sent, "failed": summary.failed, "seconds": sum
 _BARE = (
     _COMMON
     + r"""
-n, port, concurrency, mode, message_file = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+n, port, concurrency = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mode, message_file = sys.argv[4], sys.argv[5]
 data = Path(message_file).read_bytes()
 check_crlf(data)
 if mode == "fix":
@@ -682,10 +692,11 @@ def write_list(path: Path, n: int) -> None:
 def write_message(path: Path, env: dict[str, str]) -> int:
     """One recipient's message exactly as the engine renders it (CRLF), for (c), (d) and (f)."""
     code = (
-        "import sys; from pathlib import Path; from dispatch_mail.delivery.campaign import prepare\n"
+        "import sys; from pathlib import Path; "
+        "from dispatch_mail.delivery.campaign import prepare\n"
         "p = prepare(Path(sys.argv[1]))\n"
-        "d = p.messages.render('ada.1@example1.org', {'name': 'Ada Lovelace'}, '<q1.bench.1@dpdk.org>', "
-        "'Thu, 26 Mar 2026 09:00:00 +0000')\n"
+        "d = p.messages.render('ada.1@example1.org', {'name': 'Ada Lovelace'}, "
+        "'<q1.bench.1@dpdk.org>', 'Thu, 26 Mar 2026 09:00:00 +0000')\n"
         "Path(sys.argv[2]).write_bytes(d)\n"
     )
     subprocess.run(
@@ -708,7 +719,8 @@ from aiosmtplib.protocol import normalize_message_line_endings, PERIOD_REGEX
 from dispatch_mail.delivery import campaign
 prepared = campaign.prepare(Path(sys.argv[1]))
 m = prepared.messages
-args = ("ada.1@example1.org", {"name": "Ada Lovelace"}, "<q1.bench.1@dpdk.org>", "Thu, 26 Mar 2026 09:00:00 +0000")
+args = ("ada.1@example1.org", {"name": "Ada Lovelace"}, "<q1.bench.1@dpdk.org>",
+        "Thu, 26 Mar 2026 09:00:00 +0000")
 data = m.render(*args)
 
 def best(fn, n):
@@ -719,20 +731,23 @@ out = {
     "format_datetime_us": best(lambda: format_datetime(datetime.now(timezone.utc)), 5000),
     "aiosmtplib_line_endings_us": best(lambda: normalize_message_line_endings(data), 300),
     "aiosmtplib_dot_stuffing_us": best(lambda: PERIOD_REGEX.sub(b"..", data), 300),
-    "aiosmtplib_data_preprocessing_us": best(lambda: PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n", 300),
+    "aiosmtplib_data_preprocessing_us": best(
+        lambda: PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n", 300),
     "bytes_replace_stuffing_us": best(lambda: data.replace(b"\r\n.", b"\r\n.."), 1000),
     "message_bytes": len(data),
     "lines": data.count(b"\r\n"),
     "lines_starting_with_dot": data.count(b"\r\n."),
 }
-# a journal's two commits per message (mark_sending, mark_sent) in a journal of N rows, on disk; then the
-# same with alternatives the engine could use (raw SQL on the same schema, same statements)
+# a journal's two commits per message (mark_sending, mark_sent) in a journal of N rows, on disk;
+# then the same with alternatives the engine could use (raw SQL on the same schema, same statements)
 def journal_cost(folder, variant):
-    journal, _ = campaign.open_send(prepared, sys.argv[2], journal_path=Path(folder) / f"{variant}.journal")
+    journal, _ = campaign.open_send(prepared, sys.argv[2],
+                                    journal_path=Path(folder) / f"{variant}.journal")
     conn = journal.conn
     if variant.startswith("partial_index"):
         conn.execute("DROP INDEX IF EXISTS recipients_by_state")
-        conn.execute("CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(id) WHERE state='pending'")
+        conn.execute("CREATE INDEX IF NOT EXISTS recipients_pending "
+                     "ON recipients(id) WHERE state='pending'")
     ids = [r[0] for r in conn.execute("SELECT id FROM recipients ORDER BY id LIMIT 5000")]
     out["journal_messages"] = len(ids)
     group = 16 if variant.startswith("group_commit_16") else 1
@@ -750,7 +765,8 @@ def journal_cost(folder, variant):
             journal.mark_sent(i, 250, "2.0.0 Ok: queued as 4F2C1B")
         if group > 1:
             conn.execute("COMMIT")
-    wall, cpu = (time.perf_counter() - t) / len(ids) * 1e6, (time.process_time() - c) / len(ids) * 1e6
+    wall = (time.perf_counter() - t) / len(ids) * 1e6
+    cpu = (time.process_time() - c) / len(ids) * 1e6
     rows = conn.execute("SELECT COUNT(*) FROM recipients").fetchone()[0]
     journal.close()
     return wall, cpu, rows
@@ -785,7 +801,8 @@ def micro_costs(env: dict[str, str], csv_path: Path, tmp: Path) -> dict:
 
 # ------------------------------------------------------------------ profile
 def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dict:
-    """Where the dispatch send process spends its CPU: py-spy (sampling) if installed, else cProfile."""
+    """Where the dispatch send process spends its CPU: py-spy (sampling) if installed, else
+    cProfile."""
     pyspy = shutil.which("py-spy")
     with Sink(bench.sink_exe, bench.tmp) as sink:
         journal = bench.fresh_journal()
@@ -877,9 +894,10 @@ def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dic
             self_time[key] = self_time.get(key, 0) + tt
             inclusive[key] = inclusive.get(key, 0) + ct
         total = max(inclusive.values()) if inclusive else 1.0
-    pct = lambda d: sorted(((k, 100 * v / total) for k, v in d.items()), key=lambda kv: -kv[1])[
-        :top
-    ]
+
+    def pct(d):
+        return sorted(((k, 100 * v / total) for k, v in d.items()), key=lambda kv: -kv[1])[:top]
+
     watch = (
         "SMTPProtocol.execute_data_command",
         "SMTP.data",
@@ -945,7 +963,8 @@ def run(args) -> dict:
                         if "skipped" not in r:
                             runs[str(n)][variant].append(r)
                             log(
-                                f"      {r['rate']:,.0f} msg/s, {r['cpu_ms_per_msg']:.3f} ms CPU/msg, "
+                                f"      {r['rate']:,.0f} msg/s, "
+                                f"{r['cpu_ms_per_msg']:.3f} ms CPU/msg, "
                                 f"other load {r['other_load']:.2f} cores"
                             )
             result["runs"] = runs
@@ -1024,7 +1043,8 @@ def summarize(r: dict) -> dict:
             "dispatch_over_source": d["rate"] / t["smtp_source"]["rate"]
             if "smtp_source" in t
             else None,
-            # client CPU per message, bare / engine (the engine's CPU is over the send only, like bare's)
+            # client CPU per message, bare / engine
+            # (the engine's CPU is over the send only, like bare's)
             "bare_cpu_over_engine_cpu": (
                 t["bare"]["cpu_ms_per_msg"] / t["engine"]["cpu_ms_per_msg"]
                 if "bare" in t and "engine" in t
@@ -1091,10 +1111,11 @@ def summarize(r: dict) -> dict:
             "met": d_large["maxrss_mb"] < TARGET_PEAK_MB,
         }
     if journal:
-        # judged on the share of the send's wall time spent inside the journal's writes (fsync stalls
-        # included), measured within each journaled run: while the one event-loop thread is in SQLite
-        # nothing is sent, so this is the throughput the journal takes. Unlike the difference between
-        # two separate runs, it does not move with other load on a shared machine.
+        # judged on the share of the send's wall time spent inside the journal's writes (fsync
+        # stalls included), measured within each journaled run: while the one event-loop thread is
+        # in SQLite nothing is sent, so this is the throughput the journal takes. Unlike the
+        # difference between two separate runs, it does not move with other load on a shared
+        # machine.
         targets["journal"] = {
             "value": journal["time_share"],
             "goal": f"< {TARGET_JOURNAL_SHARE:.0%} of throughput",
@@ -1118,20 +1139,21 @@ def markdown(r: dict) -> str:
         + f"; Postfix {r['postfix']}"
     )
     out.append(
-        f"- Load average (1 min) at start / end: {m['load_start']:.2f} / {r['load_end']:.2f}; temp folder on "
-        f"{r['tmp_fs']}; message {r['message_bytes']:,} bytes; concurrency {r['concurrency']}"
+        f"- Load average (1 min) at start / end: {m['load_start']:.2f} / {r['load_end']:.2f}; "
+        f"temp folder on {r['tmp_fs']}; message {r['message_bytes']:,} bytes; "
+        f"concurrency {r['concurrency']}"
     )
     out += [
         "",
         (
-            f"### Throughput (median of {r['repeats']} interleaved rounds up to {r['full_matrix_max']:,} "
-            "recipients, one round above)"
+            f"### Throughput (median of {r['repeats']} interleaved rounds "
+            f"up to {r['full_matrix_max']:,} recipients, one round above)"
         ),
         "",
     ]
     out.append(
-        "| n | measurement | msg/s (median) | min–max | CPU ms/msg (client) | 1000 / CPU ms | sink CPU ms/msg | "
-        "peak RSS MB | other load (cores) |"
+        "| n | measurement | msg/s (median) | min–max | CPU ms/msg (client) | 1000 / CPU ms "
+        "| sink CPU ms/msg | peak RSS MB | other load (cores) |"
     )
     out.append("|--:|---|--:|--:|--:|--:|--:|--:|--:|")
     for n, variants in s["table"].items():
@@ -1143,47 +1165,60 @@ def markdown(r: dict) -> str:
             label = VARIANTS[v][0].replace("-s C", f"-s {r['concurrency']}")
             out.append(
                 f"| {int(n):,} | {label} | {rate} | "
-                f"{t['rate_min']:,.0f}–{t['rate_max']:,.0f} | {t['cpu_ms_per_msg']:.3f} | {1000 / t['cpu_ms_per_msg']:,.0f} | "
+                f"{t['rate_min']:,.0f}–{t['rate_max']:,.0f} | {t['cpu_ms_per_msg']:.3f} | "
+                f"{1000 / t['cpu_ms_per_msg']:,.0f} | "
                 f"{t['sink_cpu_ms_per_msg']:.3f} | "
                 f"{rss} | {t['other_load']:.2f} |"
             )
     out += [
         "",
         (
-            '`dispatch send` rates are its own "in Ns (R/s)" line (the send, after the list is loaded into the '
-            'journal); "whole process" is recipients / process wall time. CPU ms/msg is the client\'s CPU over the send '
-            '(for `dispatch send` and smtp-source: the whole process). "Other load" is CPU used by processes other '
-            'than the client and the sink during the measurement, in cores. "1000 / CPU ms" is the rate one '
-            "core could reach if the client is CPU-bound (it is: each client runs one event loop on one thread), "
+            '`dispatch send` rates are its own "in Ns (R/s)" line (the send, after the list is '
+            'loaded into the journal); "whole process" is recipients / process wall time. '
+            "CPU ms/msg is the client's CPU over the send "
+            '(for `dispatch send` and smtp-source: the whole process). "Other load" is CPU used '
+            "by processes other than the client and the sink during the measurement, in cores. "
+            '"1000 / CPU ms" is the rate one '
+            "core could reach if the client is CPU-bound "
+            "(it is: each client runs one event loop on one thread), "
             "whatever the other load."
         ),
         "",
     ]
     out.append(
-        "| n | dispatch / bare aiosmtplib (msg/s) | dispatch / smtp-source (msg/s) | bare / engine (client CPU per message) |"
+        "| n | dispatch / bare aiosmtplib (msg/s) | dispatch / smtp-source (msg/s) "
+        "| bare / engine (client CPU per message) |"
     )
     out.append("|--:|--:|--:|--:|")
-    pc = lambda x: f"{x:.0%}" if x is not None else "–"
+
+    def pc(x):
+        return f"{x:.0%}" if x is not None else "–"
+
     for n, q in s["ratios"].items():
         out.append(
-            f"| {int(n):,} | {pc(q['dispatch_over_bare'])} | {pc(q['dispatch_over_source'])} | {pc(q['bare_cpu_over_engine_cpu'])} |"
+            f"| {int(n):,} | {pc(q['dispatch_over_bare'])} | {pc(q['dispatch_over_source'])} "
+            f"| {pc(q['bare_cpu_over_engine_cpu'])} |"
         )
     j = s["journal"]
     if j:
         out += ["", f"### Journal cost (n={int(j['n']):,})", ""]
         out.append(
-            f"- time inside mark_sending + mark_sent (journaled engine runs): **{j['time_share']:.1%} of the send's wall "
-            f"time**, {j['us_per_msg']:.0f} µs per message, of which {j['cpu_us_per_msg']:.0f} µs CPU ({j['cpu_share']:.1%} of "
-            f"the engine's CPU per message); {j['stalls']:.0f} calls took over 1 ms (WAL checkpoint fsync or a busy "
-            f"disk), {j['stall_share']:.1%} of the send's wall time"
+            "- time inside mark_sending + mark_sent (journaled engine runs): "
+            f"**{j['time_share']:.1%} of the send's wall time**, "
+            f"{j['us_per_msg']:.0f} µs per message, of which {j['cpu_us_per_msg']:.0f} µs CPU "
+            f"({j['cpu_share']:.1%} of the engine's CPU per message); "
+            f"{j['stalls']:.0f} calls took over 1 ms (WAL checkpoint fsync or a busy disk), "
+            f"{j['stall_share']:.1%} of the send's wall time"
         )
         out.append(
-            f"- engine journaled vs journal writes skipped, medians of separate runs: throughput {-j['rate_cost']:+.1%}; "
+            "- engine journaled vs journal writes skipped, medians of separate runs: "
+            f"throughput {-j['rate_cost']:+.1%}; "
             f"client CPU per message {j['cpu_cost'] / (1 - j['cpu_cost']):+.1%}"
         )
         if j["disk_vs_tmpfs"] is not None:
             out.append(
-                f"- `dispatch send` with the journal on disk vs tmpfs: {-j['disk_vs_tmpfs']:+.1%} throughput"
+                "- `dispatch send` with the journal on disk vs tmpfs: "
+                f"{-j['disk_vs_tmpfs']:+.1%} throughput"
             )
     mi = r["micro"]
     out += ["", "### Per-message CPU (timeit, best of 5)", "", "| step | µs |", "|---|--:|"]
@@ -1216,7 +1251,8 @@ def markdown(r: dict) -> str:
             f"| {label} | {mi[f'journal_{key}_wall_us']:.1f} | {mi[f'journal_{key}_cpu_us']:.1f} |"
         )
     out.append(
-        f'\nMessage: {mi["message_bytes"]:,} bytes, {mi["lines"]:,} lines, {mi["lines_starting_with_dot"]} starting with ".".'
+        f"\nMessage: {mi['message_bytes']:,} bytes, {mi['lines']:,} lines, "
+        f'{mi["lines_starting_with_dot"]} starting with ".".'
     )
     p = r.get("profile")
     if p and "error" not in p:
@@ -1238,7 +1274,9 @@ def markdown(r: dict) -> str:
     names = {
         "rate": "personalized, journaled msg/s, 16 connections",
         "bare_ratio": "dispatch / bare aiosmtplib",
-        "bare_cpu_ratio": "same, by client CPU per message (bare / engine): the rate ratio on an idle machine",
+        "bare_cpu_ratio": (
+            "same, by client CPU per message (bare / engine): the rate ratio on an idle machine"
+        ),
         "peak_mb": "peak RSS of `dispatch send`",
         "journal": "journal's cost in throughput",
     }
@@ -1251,7 +1289,8 @@ def markdown(r: dict) -> str:
     }
     for key, t in s["targets"].items():
         out.append(
-            f"| {names[key]} | {fmt[key].format(t['value'])} | {t['goal']} | {'yes' if t['met'] else '**no**'} |"
+            f"| {names[key]} | {fmt[key].format(t['value'])} | {t['goal']} "
+            f"| {'yes' if t['met'] else '**no**'} |"
         )
     return "\n".join(out)
 
@@ -1279,8 +1318,8 @@ def main() -> None:
         "--full-matrix-max",
         type=int,
         default=20000,
-        help="sizes up to this run every measurement; larger ones only dispatch send, bare aiosmtplib "
-        "and smtp-source, once (default 20000)",
+        help="sizes up to this run every measurement; larger ones only dispatch send, "
+        "bare aiosmtplib and smtp-source, once (default 20000)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2,000 recipients, one round"

@@ -6,7 +6,7 @@
     python benchmarks/soak.py --write-doc               # and put the figures in docs/reliability.md
     python benchmarks/soak.py --json                    # one JSON document instead of the table
 
-A real `dispatch send` process sends to the fault server of tests/faultserver.py
+A real `dispatch send` process sends to the fault server of tests/helpers/faultserver.py
 (aiosmtpd on 127.0.0.1 in a process of its own: 451 at RCPT and after DATA, 421
 and close, the message kept then the connection dropped before the reply
 (RFC 1047), stalls past the client's --timeout, 550 for a fixed 1% of the list,
@@ -40,10 +40,10 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # tests/smtpd.py and tests/faultserver.py
-sys.path.insert(1, str(ROOT))
+sys.path.insert(0, str(ROOT))  # tests/helpers: the fault server and the soak
 
-from faultserver import KINDS, FaultPlan, Soak, SoakResult
+from tests.helpers.faultserver import KINDS, FaultPlan  # noqa: E402 (after the path)
+from tests.helpers.soak import Soak, SoakResult  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
@@ -91,15 +91,18 @@ def table(result: SoakResult, info: dict, command: str) -> str:
     rows = [
         (
             "recipients",
-            f"{result.recipients:,} ({result.deliverable:,} deliverable, {result.permanent:,} refused with 550)",
+            f"{result.recipients:,} ({result.deliverable:,} deliverable, "
+            f"{result.permanent:,} refused with 550)",
         ),
         (
             "duration",
-            f"{result.seconds:.0f} s ({rate:.0f} messages accepted/s overall, crashes and restarts included)",
+            f"{result.seconds:.0f} s ({rate:.0f} messages accepted/s overall, "
+            "crashes and restarts included)",
         ),
         (
             "runs of `dispatch send`",
-            f"{result.rounds} ({len(result.crashes)} SIGKILLed, exits of the others: {result.exits})",
+            f"{result.rounds} ({len(result.crashes)} SIGKILLed, "
+            f"exits of the others: {result.exits})",
         ),
         (
             "crashes (SIGKILL)",
@@ -117,7 +120,8 @@ def table(result: SoakResult, info: dict, command: str) -> str:
             "duplicates",
             (
                 f"{result.duplicates} ({result.duplicates_crash} from crashes, bound "
-                f"{result.concurrency * len(result.crashes)}; {result.duplicates_drop} from post-DATA drops)"
+                f"{result.concurrency * len(result.crashes)}; "
+                f"{result.duplicates_drop} from post-DATA drops)"
             ),
         ),
         (
@@ -138,7 +142,8 @@ def table(result: SoakResult, info: dict, command: str) -> str:
     lines += [
         "",
         (
-            f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}, Python {info['python']}, {packages}; "
+            f"Machine: {info['cpu']}, {info['cores']} cores, {info['os']}, "
+            f"Python {info['python']}, {packages}; "
             f"load average {info['load_at_start']} at the start."
         ),
         f"Command: `{command}` ({time.strftime('%Y-%m-%d')}).",
@@ -177,7 +182,8 @@ def main() -> int:
     )
     options = parser.parse_args()
 
-    # a plain kill must still stop the fault server and the sender (the finally blocks run on SystemExit)
+    # a plain kill must still stop the fault server and the sender
+    # (the finally blocks run on SystemExit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     info = machine()
     command = "python benchmarks/soak.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -194,7 +200,8 @@ def main() -> int:
             log=lambda line: print(line, file=sys.stderr, flush=True),
         )
         print(
-            f"soak: {options.recipients:,} recipients, {options.crashes} crashes, seed {options.seed} "
+            f"soak: {options.recipients:,} recipients, {options.crashes} crashes, "
+            f"seed {options.seed} "
             f"in {folder}",
             file=sys.stderr,
             flush=True,
