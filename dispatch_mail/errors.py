@@ -118,3 +118,14 @@ class DeliveryError(DispatchError):
         super().__init__(message, hint=hint)
         self.smtp_code = smtp_code
         self.recipient = recipient
+
+
+class RecipientDataError(DispatchError):
+    """One recipient's own data (name, address) makes their message unsendable.
+
+    The send fails that recipient alone, with this reason, and goes on with the rest.
+    """
+
+    def __init__(self, message: str, recipient: str | None = None):
+        super().__init__(message)
+        self.recipient = recipient

@@ -94,5 +94,5 @@ def check(
     if output:
         atomic_write(output, text if text.endswith("\n") else text + "\n")
     else:
-        click.echo(text, color=color())
+        click.echo(printable(text), color=color())
     return 1 if any(r.failed(strict) for r in reports) else 0

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 
 import click
+
+# C0 controls but TAB and LF, DEL, the C1 controls, and the bidi overrides and isolates: a relay's
+# reply or a subscriber's name must not move the cursor, retitle the terminal or reorder text.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text from outside (replies, names, page titles) made safe to print on a terminal."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 def color() -> bool | None:
@@ -13,7 +23,8 @@ def color() -> bool | None:
 
 
 def echo(message: str = "", *, err: bool = False, fg: str | None = None, nl: bool = True) -> None:
-    click.secho(message, err=err, fg=fg, color=color(), nl=nl)
+    """Every line the CLI prints goes through here, so no control character reaches the terminal."""
+    click.secho(printable(message), err=err, fg=fg, color=color(), nl=nl)
 
 
 def plural(n: int, noun: str) -> str:
