@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dispatch_mail.cli.errors import handle_errors
-from dispatch_mail.cli.output import color
+from dispatch_mail.cli.output import color, printable
 
 
 @click.command()
