@@ -104,6 +104,23 @@ class JournalError(DispatchError):
         self.path = path
 
 
+class JournalBusy(UsageError):
+    """Another send holds the journal's lease: two sends of one list at once would send twice."""
+
+    def __init__(
+        self,
+        message: str,
+        path: Path | None = None,
+        *,
+        pid: int | None = None,
+        host: str | None = None,
+        since: float | None = None,
+    ):
+        super().__init__(message)
+        self.path = path
+        self.pid, self.host, self.since = pid, host, since
+
+
 class DeliveryError(DispatchError):
     """The send cannot go on: the relay refuses us, or rejects the message itself."""
 
@@ -129,3 +146,19 @@ class RecipientDataError(DispatchError):
     def __init__(self, message: str, recipient: str | None = None):
         super().__init__(message)
         self.recipient = recipient
+
+
+class RelayTlsError(DeliveryError):
+    """TLS with the relay failed (a certificate we do not trust, STARTTLS missing or refused).
+
+    Trying again cannot help and nothing more was sent: a code of its own tells a script
+    this apart from recipients that failed.
+    """
+
+    exit_code = 3
+
+
+class RelayAuthError(DeliveryError):
+    """The relay refused our login; nothing more was sent (exit code as :class:`RelayTlsError`)."""
+
+    exit_code = 3

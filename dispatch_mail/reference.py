@@ -241,7 +241,8 @@ def cli_reference() -> str:
         _generated_from("dispatch_mail/cli/"),
         "",
         "Exit status for every command: "
-        "0 ok, 1 content or delivery errors, 2 usage errors, 130 interrupted.",
+        "0 ok, 1 content or delivery errors, 2 usage errors, "
+        "3 the relay refused our TLS or login (nothing more was sent), 130 interrupted.",
         "Colours appear only on a terminal, and never when `NO_COLOR` is set.",
         "",
         "Shell completion (bash; use `zsh_source` or `fish_source` for those shells):",

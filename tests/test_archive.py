@@ -117,6 +117,7 @@ def test_builds_a_page_per_issue_an_index_and_a_feed(project: Path) -> None:
     assert result.feed == site / "feed.xml"
     assert result.warnings == []
     assert [str(p.relative_to(site)) for p in site_files(site)] == [
+        ".dispatch-archive",
         "2025-q4/index.html",
         "2026-q1/index.html",
         "feed.xml",
@@ -352,6 +353,7 @@ def test_a_rebuild_replaces_the_whole_site(project: Path) -> None:
     result = build_archive(project)
 
     assert [str(p.relative_to(result.out_dir)) for p in site_files(result.out_dir)] == [
+        ".dispatch-archive",
         "2026-q1/index.html",
         "feed.xml",
         "index.html",

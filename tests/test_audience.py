@@ -199,4 +199,5 @@ def test_suppression_applies_to_every_spelling_of_the_address(tmp_path):
 
 def test_no_suppression_file_suppresses_nobody(tmp_path):
     assert read_suppressed(None) == set()
-    assert read_suppressed(tmp_path / "missing.csv") == set()
+    with pytest.raises(UsageError, match=r"missing\.csv: the suppression file does not exist"):
+        read_suppressed(tmp_path / "missing.csv")  # a named file that is missing is no empty list

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatch_mail.cli.send import describe_plan
+from dispatch_mail.cli.sendview import describe_plan
 from dispatch_mail.errors import DispatchError
 from tests.helpers.project import Project
 from tests.helpers.send import recipients, run, send_args, server_context, spawn
@@ -213,7 +213,7 @@ def scenario(tmp_path_factory, secrets_, ca, cafile, self_signed) -> Scenario:
                 *relay,
                 *tls,
             ],
-            1,
+            3,
             password="wrong-" + PASSWORD,
         )
 
@@ -264,12 +264,12 @@ def scenario(tmp_path_factory, secrets_, ca, cafile, self_signed) -> Scenario:
         self_signed  # verification is on by default: a certificate nobody vouches for is refused
     )
     with SmtpServer(Recorder(), starttls=context) as stranger:
-        s.run("self-signed", ["send", issue, "--to", "me@example.com", *stranger.cli_args()], 1)
+        s.run("self-signed", ["send", issue, "--to", "me@example.com", *stranger.cli_args()], 3)
     with SmtpServer(Recorder(), implicit_tls=context) as stranger:
         s.run(
             "self-signed, implicit TLS",
             ["send", issue, "--to", "me@example.com", *stranger.cli_args()],
-            1,
+            3,
         )
     return s
 
@@ -410,7 +410,7 @@ def test_a_certificate_for_another_name_is_refused_even_from_a_trusted_ca(projec
             send_args(project, server, project.csv(recipients(3)), "--cafile", str(cafile)),
             project.root,
         )
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert (
         result.stderr.startswith("error: TLS with 127.0.0.1:")
         and "mismatch" in result.stderr.splitlines()[0]
@@ -448,7 +448,7 @@ def test_no_fallback_to_plaintext_when_the_server_has_no_starttls(project, plain
     server = plaintext_auth_server
     args = send_args(project, server, project.csv(recipients(3)))[:-2] + ["--tls", "starttls"]
     result = run(args, project.root, DISPATCH_SMTP_USER=USER, DISPATCH_SMTP_PASSWORD=PASSWORD)
-    assert result.returncode == 1 and "STARTTLS extension not supported" in result.stderr
+    assert result.returncode == 3 and "STARTTLS extension not supported" in result.stderr
     assert server.handler.auth_attempts == [] and server.messages == []
 
 
@@ -472,7 +472,7 @@ def test_no_fallback_to_plaintext_when_starttls_is_refused(project, ca, cafile):
             "1",
         )
         result = run(args, project.root, DISPATCH_SMTP_USER=USER, DISPATCH_SMTP_PASSWORD=PASSWORD)
-        assert result.returncode == 1, result.stderr
+        assert result.returncode == 3, result.stderr
         assert result.stderr.startswith("error: ") and "454" in result.stderr
         assert server.handler.connections >= 1
         assert server.handler.auth_attempts == [] and server.messages == []
@@ -489,7 +489,7 @@ def test_an_untrusted_certificate_stops_before_any_login(project, self_signed):
             DISPATCH_SMTP_USER=USER,
             DISPATCH_SMTP_PASSWORD=PASSWORD,
         )
-        assert result.returncode == 1 and "certificate verify failed" in result.stderr
+        assert result.returncode == 3 and "certificate verify failed" in result.stderr
         assert server.handler.auth_attempts == [] and server.messages == []
 
 

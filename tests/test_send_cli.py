@@ -117,7 +117,7 @@ def test_a_certificate_we_do_not_trust_is_refused_and_nothing_is_marked_sent(pro
     )
     with server:
         result = invoke(*send_args(project, server, project.csv(recipients(8))))
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 3, result.output
         assert (
             result.stderr.startswith("error: TLS with ")
             and "certificate verify failed" in result.stderr
@@ -132,7 +132,7 @@ def test_a_relay_without_starttls_is_refused_at_once(project, server):
     result = invoke(
         *send_args(project, server, project.csv(recipients(3)))[:-2], "--tls", "starttls"
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert result.stderr.startswith(f"error: TLS with 127.0.0.1:{server.port} (STARTTLS) failed: ")
     assert "STARTTLS extension not supported" in result.stderr
     assert server.handler.connections <= 4, "one try per connection: no point in trying again"
@@ -191,7 +191,7 @@ def test_a_wrong_password_stops_the_send_without_costing_attempts(project, auth_
         *send_args(project, auth_server, project.csv(recipients(6)), "--cafile", str(cafile)),
         env={"DISPATCH_SMTP_USER": "newsletter", "DISPATCH_SMTP_PASSWORD": "wrong-" + PASSWORD},
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "refused our login" in result.stderr and "resume with: dispatch" in result.stderr
     assert PASSWORD not in result.output
     assert auth_server.handler.count() == 0

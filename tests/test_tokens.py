@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from dispatch_mail.errors import UsageError
 from dispatch_mail.mail.tokens import SECRET_ENV, load_secret, make_token, verify_token
 
-SECRET = b"0123456789abcdef0123"
+SECRET = b"0123456789abcdef0123456789abcdef"
 LIST = "Example Weekly <example-weekly.example.org>"
 
 
@@ -65,8 +65,8 @@ def test_verify_never_raises(text):
 
 
 def test_the_secret_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv(SECRET_ENV, "  0123456789abcdef  ")
-    assert load_secret() == b"0123456789abcdef"
+    monkeypatch.setenv(SECRET_ENV, "  0123456789abcdef0123456789abcdef  ")
+    assert load_secret() == b"0123456789abcdef0123456789abcdef"
 
 
 def test_a_missing_secret_is_a_usage_error_unless_optional(monkeypatch):
@@ -85,9 +85,9 @@ def test_a_short_secret_is_refused(monkeypatch):
 
 
 def test_a_secret_file_wins_over_the_environment(monkeypatch, tmp_path: Path):
-    monkeypatch.setenv(SECRET_ENV, "0123456789abcdef-from-env")
+    monkeypatch.setenv(SECRET_ENV, "0123456789abcdef0123456789abcdef-from-env")
     path = tmp_path / "secret"
-    path.write_text("0123456789abcdef-from-file\n")
-    assert load_secret(path) == b"0123456789abcdef-from-file"
+    path.write_text("0123456789abcdef0123456789abcdef-from-file\n")
+    assert load_secret(path) == b"0123456789abcdef0123456789abcdef-from-file"
     with pytest.raises(UsageError, match="cannot read"):
         load_secret(tmp_path / "missing")

@@ -75,6 +75,7 @@ def test_init_creates_a_project_that_builds(project):
         "templates/README.md",
         ".gitignore",
         ".github/workflows/newsletter.yml",
+        "lists/suppressed.csv",
     ):
         assert (project / name).is_file(), name
     assert "# " in (project / "dispatch.yaml").read_text()  # commented settings
@@ -117,7 +118,7 @@ def test_add_reads_opengraph_and_keeps_comments(project, web):
     issue = next((project / "issues").iterdir())
     manifest = issue / "issue.yaml"
     manifest.write_text(manifest.read_text().replace("sections:", "# my own comment\nsections:"))
-    result = run("add", issue, f"{web}/redirect", "--section", "Reading list")
+    result = run("add", issue, f"{web}/redirect", "--section", "Reading list", "--allow-private")
     assert result.exit_code == 0, result.output
     text = manifest.read_text()
     assert "# my own comment" in text
@@ -133,8 +134,9 @@ def test_add_reads_opengraph_and_keeps_comments(project, web):
 
 def test_add_falls_back_to_twitter_and_title_tags(project, web):
     issue = next((project / "issues").iterdir())
-    assert run("add", issue, f"{web}/twitter").exit_code == 0
-    assert run("add", issue, f"{web}/plain", "--section", "reading_list").exit_code == 0
+    assert run("add", issue, f"{web}/twitter", "--allow-private").exit_code == 0
+    added = run("add", issue, f"{web}/plain", "--section", "reading_list", "--allow-private")
+    assert added.exit_code == 0
     _, model = load(issue)
     items = model.sections[1].items
     assert (items[-2].title, str(items[-2].note)) == ("Twitter title", "From the Twitter card.")
@@ -151,7 +153,7 @@ def test_add_errors(project, web):
         ("/to-ftp", "links are not allowed"),
         ("/slow", "timed out"),
     ):
-        result = run("add", issue, f"{web}{path}", "--timeout", "0.5")
+        result = run("add", issue, f"{web}{path}", "--timeout", "0.5", "--allow-private")
         assert result.exit_code == 1, (path, result.output)
         assert message in result.output, (path, result.output)
         assert "Traceback" not in result.output
@@ -162,7 +164,7 @@ def test_add_errors(project, web):
 
 def test_add_without_description_asks_for_text(project, web):
     issue = next((project / "issues").iterdir())
-    result = run("add", issue, f"{web}/bare")
+    result = run("add", issue, f"{web}/bare", "--allow-private")
     assert result.exit_code == 0
     assert "no description" in result.output
     built = run("build", issue)

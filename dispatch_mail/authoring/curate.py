@@ -1,151 +1,184 @@
 """`dispatch add`: fetch a page, read its title and description, append an item to a section.
 
-Curators collect links; this saves the copy-and-paste. The fetch is bounded
-(timeout, size, redirects, http(s) only, also after redirects) and the
-manifest is edited with a round-trip YAML parser, so its comments and layout
-stay as the owner wrote them.
+Curators collect links; this saves the copy-and-paste. What a page says is its
+site's text, not the curator's, so it goes into the manifest as literal text:
+control characters dropped, cut to the field's length, and in Markdown fields
+every character the Markdown reader would act on escaped, so that a description
+cannot become a link or bold type in the email. The fetch is bounded and refuses
+internal addresses (fetch.py); the manifest is edited with a round-trip YAML
+parser, so its comments and layout stay as the owner wrote them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.message import Message
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO
 
-from dispatch_mail.errors import FetchError, UsageError
+from dispatch_mail.authoring.fetch import fetch
+from dispatch_mail.authoring.pagemeta import PageInfo, read_page
+from dispatch_mail.errors import UsageError
 from dispatch_mail.project.files import atomic_write
+from dispatch_mail.project.issue import (
+    AnnouncementsSection,
+    LinkItem,
+    ReadingItem,
+    RoundupItem,
+    Story,
+)
 from dispatch_mail.project.loader import resolve_issue_dir
 from dispatch_mail.project.paths import MANIFEST_FILE, shown_path
-from dispatch_mail.project.urls import url_problem
-from dispatch_mail.version import __version__
 
-MAX_BYTES = 2 * 1024 * 1024
-MAX_REDIRECTS = 5
-USER_AGENT = f"dispatch/{__version__} (+newsletter link curation)"
+__all__ = ["PageInfo", "add_link", "fetch_page", "literal_markdown"]
 
 
-@dataclass
-class PageInfo:
-    url: str  # after redirects
-    title: str | None
-    description: str | None
-    site_name: str | None
+def fetch_page(url: str, timeout: float = 10.0, *, allow_private: bool = False) -> PageInfo:
+    """Fetch ``url`` (bounded: see fetch.py) and read its title and description."""
+    fetched = fetch(url, timeout=timeout, allow_private=allow_private)
+    return read_page(fetched.url, fetched.body, fetched.charset)
 
 
-class _Meta(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.meta: dict[str, str] = {}
-        self.title = ""
-        self._in_title = False
+# ------------------------------------------------------------------ the page's text as ours
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k.lower(): (v or "") for k, v in attrs}
-        if tag == "meta":
-            key = (a.get("property") or a.get("name") or "").lower()
-            if key and "content" in a and key not in self.meta:
-                self.meta[key] = a["content"]
-        elif tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
+# what project/markup.py's inline reader acts on: a backslash escapes any of these
+_ALWAYS_ESCAPED = frozenset("\\`*[]")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """We follow redirects ourselves, checking each target against the URL rule."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
+def _escaped(text: str) -> list[str]:
+    """Each character of ``text`` as the inline Markdown that reads back as it."""
+    pieces: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in _ALWAYS_ESCAPED:
+            pieces.append("\\" + ch)
+        elif ch == "_" and not (text[i - 1 : i].isalnum() and text[i + 1 : i + 2].isalnum()):
+            pieces.append("\\_")
+        else:
+            pieces.append(ch)
+    return pieces
 
 
-def _one_line(text: str | None) -> str | None:
-    return " ".join(text.split()) if text else None
+def literal_markdown(text: str) -> str:
+    """``text`` as inline Markdown that reads back as exactly ``text``, with no markup.
+
+    ``_`` between two letters or digits is left alone: the reader never takes it as
+    emphasis (snake_case), and escaping it would clutter the manifest.
+    """
+    return "".join(_escaped(text))
 
 
-def fetch_page(url: str, timeout: float = 10.0) -> PageInfo:
-    """Fetch ``url`` (http/https only, ≤ 5 redirects, ≤ 2 MB) and read its title and description."""
-    opener = urllib.request.build_opener(_NoRedirect)
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        problem = url_problem(current)
-        if problem or not current.lower().startswith(("http://", "https://")):
-            raise FetchError(f"{current}: {problem or 'only http and https pages can be added'}")
-        request = urllib.request.Request(
-            current, headers={"User-Agent": USER_AGENT, "Accept": "text/html,*/*;q=0.5"}
-        )
-        try:
-            response = opener.open(request, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
-                current = urllib.parse.urljoin(current, exc.headers["Location"])
-                continue
-            raise FetchError(f"{current}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise FetchError(
-                f"{current}: {'timed out' if 'timed out' in str(reason) else reason}"
-            ) from None
-        with response:
-            kind = response.headers.get_content_type()
-            if kind not in ("text/html", "application/xhtml+xml"):
-                raise FetchError(f"{current}: not an HTML page ({kind})")
-            raw = response.read(MAX_BYTES + 1)
-            charset = response.headers.get_content_charset() or "utf-8"
-        html = raw[:MAX_BYTES].decode(charset, errors="replace")
-        parser = _Meta()
-        parser.feed(html)
-        m = parser.meta
-        title = (
-            m.get("og:title") or m.get("twitter:title") or " ".join(parser.title.split()) or None
-        )
-        description = (
-            m.get("og:description") or m.get("twitter:description") or m.get("description") or None
-        )
-        site_name = m.get("og:site_name")
-        return PageInfo(current, _one_line(title), _one_line(description), _one_line(site_name))
-    raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def _literal(text: str, limit: int) -> str:
+    """Escaped, and cut so that the escaped text (not the page's) fits the field."""
+    pieces = _escaped(text)
+    if sum(map(len, pieces)) <= limit:
+        return "".join(pieces)
+    kept, room = [], limit - 1  # and "…"
+    for piece in pieces:
+        if len(piece) > room:
+            break
+        kept.append(piece)
+        room -= len(piece)
+    return "".join(kept).rstrip() + "…"
+
+
+def _max_length(model: type, name: str) -> int:
+    """A field's length limit, from the manifest model itself."""
+    found = next(f for f in dataclasses.fields(model) if f.name == name)
+    return int(found.metadata["max_length"])
+
+
+def _markdown_url(url: str) -> str:
+    """A URL that the inline reader's ``(…)`` cannot cut short."""
+    return url.replace("(", "%28").replace(")", "%29")
+
+
+def _reading_item(page: PageInfo, url: str) -> dict[str, str]:
+    item = {
+        "title": _clip(page.title or url, _max_length(ReadingItem, "title")),
+        "url": url,
+        "note": _literal(page.description or "", _max_length(ReadingItem, "note")),
+    }
+    if page.site_name:
+        item["via"] = _clip(page.site_name, _max_length(ReadingItem, "via"))
+    return item
+
+
+def _link_item(page: PageInfo, url: str) -> dict[str, str]:
+    return {
+        "title": _clip(page.title or url, _max_length(LinkItem, "title")),
+        "text": _literal(page.description or "", _max_length(LinkItem, "text")),
+        "url": url,
+    }
+
+
+def _story(page: PageInfo, url: str) -> dict[str, str]:
+    return {
+        "title": _clip(page.title or url, _max_length(Story, "title")),
+        "url": url,
+        "summary": _literal(page.description or "", _max_length(Story, "summary")),
+    }
+
+
+def _roundup_item(page: PageInfo, url: str) -> dict[str, str]:
+    item = {"title": _clip(page.title or url, _max_length(RoundupItem, "title")), "url": url}
+    if page.description:
+        item["note"] = _literal(page.description, _max_length(RoundupItem, "note"))
+    return item
+
+
+def _announcement(page: PageInfo, url: str) -> str:
+    target = _markdown_url(url)
+    room = _max_length(AnnouncementsSection, "items") - len(target) - len("[]()")
+    return f"[{_literal(page.title or url, max(room, 1))}]({target})"
 
 
 # a section kind → its new item, from the page and the URL to keep
 _ITEM_SHAPES: dict[str, Callable[[PageInfo, str], dict[str, str] | str]] = {
-    "reading_list": lambda p, url: {
-        "title": p.title or url,
-        "url": url,
-        "note": p.description or "",
-        **({"via": p.site_name} if p.site_name else {}),
-    },
-    "links": lambda p, url: {"title": p.title or url, "text": p.description or "", "url": url},
-    "stories": lambda p, url: {"title": p.title or url, "url": url, "summary": p.description or ""},
-    "roundup": lambda p, url: {
-        "title": p.title or url,
-        "url": url,
-        **({"note": p.description} if p.description else {}),
-    },
-    "announcements": lambda p, url: (
-        f"[{(p.title or url).replace('[', '(').replace(']', ')')}]({url})"
-    ),
+    "reading_list": _reading_item,
+    "links": _link_item,
+    "stories": _story,
+    "roundup": _roundup_item,
+    "announcements": _announcement,
 }
+
+
+def _kind(section: object) -> str | None:
+    kind = section.get("kind") if isinstance(section, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _choose_section(sections: list[object], name: str | None, shown: str) -> dict[str, object]:
+    """The section to add to: by heading, id or kind; by default the first reading list
+    or links section."""
+    for candidate in sections:
+        if not isinstance(candidate, dict):
+            continue
+        kind = _kind(candidate)
+        if name is None:
+            if kind in ("reading_list", "links"):
+                return candidate
+            continue
+        names = {
+            str(candidate.get("heading") or "").lower(),
+            str(candidate.get("id") or "").lower(),
+            str(kind),
+        }
+        if name.lower() in names:
+            if kind not in _ITEM_SHAPES:
+                raise UsageError(f"section {name!r} is of kind {kind!r}, which takes no links")
+            return candidate
+    if name is None:
+        raise UsageError(f"no reading_list or links section in {shown}", hint="section")
+    known = ", ".join(
+        repr(str(s.get("heading") or _kind(s)))
+        for s in sections
+        if isinstance(s, dict) and _kind(s) in _ITEM_SHAPES
+    )
+    raise UsageError(f"no section {name!r} that takes links in {shown} (sections: {known})")
 
 
 def add_link(
@@ -155,68 +188,47 @@ def add_link(
     *,
     timeout: float = 10.0,
     keep_url: bool = False,
+    allow_private: bool = False,
 ) -> tuple[str, PageInfo]:
     """Append an item for ``url`` to the named section (heading, id or kind).
 
-    Without a name, the first reading list or links section takes it.
+    Without a name, the first reading list or links section takes it. The section
+    is chosen before anything is fetched, so a wrong name costs no request.
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     issue_dir = resolve_issue_dir(Path(issue_dir))
     path = issue_dir / MANIFEST_FILE
+    shown = shown_path(path)
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
     try:
         # a draft may still have empty fields, so only the YAML itself must be sound here
         data = yaml.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{shown}: not UTF-8 text") from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise UsageError(
-            f"{shown_path(path)}{where}: YAML syntax error: {getattr(exc, 'problem', exc)}"
+            f"{shown}{where}: YAML syntax error: {getattr(exc, 'problem', exc)}"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
-        raise UsageError(f"{shown_path(path)}: has no list of sections to add to")
-    page = fetch_page(url, timeout=timeout)
-    sections = data.get("sections") or []
-    chosen = None
-    for index, candidate in enumerate(sections):
-        names = {
-            str(candidate.get("heading") or "").lower(),
-            str(candidate.get("id") or "").lower(),
-            str(candidate.get("kind")),
-        }
-        if section is None and candidate.get("kind") in ("reading_list", "links"):
-            chosen = index
-            break
-        if section is not None and section.lower() in names:
-            chosen = index
-            break
-    if chosen is None:
-        known = ", ".join(
-            f"{s.get('heading') or s.get('kind')!r}"
-            for s in sections
-            if s.get("kind") in _ITEM_SHAPES
-        )
-        if section:
-            raise UsageError(
-                f"no section {section!r} that takes links in {shown_path(path)} (sections: {known})"
-            )
-        raise UsageError(f"no reading_list or links section in {shown_path(path)}", hint="section")
-    target = sections[chosen]
-    kind = target.get("kind")
-    if kind not in _ITEM_SHAPES:
-        raise UsageError(f"section {section!r} is of kind {kind!r}, which takes no links")
-    final_url = url if keep_url else page.url
-    item = _ITEM_SHAPES[kind](page, final_url)
-    target.setdefault("items", [])
-    if target["items"] is None:
+        raise UsageError(f"{shown}: has no list of sections to add to")
+    target = _choose_section(data["sections"], section, shown)
+    if target.get("items") is None:
         target["items"] = []
-    target["items"].append(item)
+    items = target["items"]
+    if not isinstance(items, list):
+        label = section or _kind(target)
+        raise UsageError(f"{shown}: the items of section {label!r} are not a list")
+    page = fetch_page(url, timeout, allow_private=allow_private)
+    kind = _kind(target)
+    assert kind is not None
+    items.append(_ITEM_SHAPES[kind](page, url if keep_url else page.url))
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     atomic_write(path, buffer.getvalue())
-    label = target.get("heading") or kind
-    return str(label), page
+    return str(target.get("heading") or kind), page

@@ -68,6 +68,8 @@ def init_project(
             (SKELETON / "issue.yaml").read_text(encoding="utf-8"), values
         ),
         folder / ".gitignore": (SKELETON / "gitignore").read_text(encoding="utf-8"),
+        # the list's suppression file must exist: a send refuses a configured one that is missing
+        folder / "lists" / "suppressed.csv": "email\n",
         folder / ".github" / "workflows" / "newsletter.yml": (
             SKELETON / "newsletter-ci.yml"
         ).read_text(encoding="utf-8"),

@@ -2,22 +2,28 @@
 
 No URL is mapped to the file system, so no path can reach the project's files;
 a Host check keeps a DNS-rebinding page from reading the unpublished issue.
+Connections come through ``connections.Intake``, so no client can hold more than
+its share of threads: a handler starts with the request head already read.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
+import socket
 import socketserver
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from dispatch_mail.browser.builds import Build
+from dispatch_mail.browser.connections import Address, Intake, Limits, StreamSlots
 from dispatch_mail.browser.pages import (
     SCHEMES,
     error_page,
@@ -43,11 +49,30 @@ _SHELL_CSP = (
 )
 
 
-class PreviewHTTPServer(ThreadingHTTPServer):
-    """A threaded server that knows its preview and does no DNS lookups."""
+class PreviewHTTPServer(HTTPServer):
+    """The server of one preview: it does no DNS lookups and answers within ``limits``."""
 
-    daemon_threads = True
+    request_queue_size = 128  # connections the kernel holds until accepted: they come in bursts
     preview: PreviewServer
+
+    def __init__(self, address: tuple[str, int], limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        super().__init__(address, PreviewHandler)
+        self.streams = StreamSlots(self.limits.streams)
+        self.intake = Intake(self._answer, self.handle_error, self.limits)
+
+    def process_request(self, request: object, client_address: Address) -> None:
+        if isinstance(request, socket.socket):  # always, for a TCP server
+            self.intake.admit(request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        intake: Intake | None = getattr(self, "intake", None)  # absent if binding failed
+        if intake is not None:
+            intake.close()
+
+    def _answer(self, sock: socket.socket, address: Address, head: bytes) -> None:
+        PreviewHandler(sock, address, self, head)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for the host's name, which can stall for
@@ -79,6 +104,22 @@ class PreviewHandler(BaseHTTPRequestHandler):
     server: PreviewHTTPServer
     server_version = "dispatch-preview"
     sys_version = ""
+
+    def __init__(
+        self,
+        request: socket.socket,
+        client_address: Address,
+        server: PreviewHTTPServer,
+        head: bytes = b"",
+    ) -> None:
+        self.head = head
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.limits.write_seconds)  # the head is read already
+        self.rfile.close()
+        self.rfile = io.BytesIO(self.head)  # HTTP/1.0, one request: nothing follows the head
 
     def do_GET(self) -> None:
         self._answer()
@@ -171,7 +212,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- live reload
 
     def _events(self, preview: PreviewServer, since: str | None) -> None:
-        """Server-Sent Events: `reload` after every build, a comment now and then to stay open."""
+        """Server-Sent Events: `reload` after every build, a comment now and then to stay open.
+
+        The stream ends when the page goes away, when the preview stops, and when newer
+        streams need its place (the page's EventSource then reconnects).
+        """
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-store")
@@ -180,21 +225,42 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         build = preview.build
+        ended = self.server.streams.open()
+        check = self.server.limits.stream_check_seconds
         try:
             self.wfile.write(b"retry: 1000\n\n")
             if since and since != build.version:  # rebuilt (or restarted) since that page was made
                 self.wfile.write(_reload_event(build))
+            keepalive_at = time.monotonic() + preview.keepalive
             while True:
-                newer = preview.wait_for_build(build.number, preview.keepalive)
-                if preview.closing:
+                wait = min(max(keepalive_at - time.monotonic(), 0.0), check)
+                newer = preview.wait_for_build(build.number, wait)
+                if preview.closing or ended.is_set() or self._page_gone():
                     return
-                if newer is None:
+                if newer is not None:
+                    build = newer
+                    self.wfile.write(_reload_event(build))
+                elif time.monotonic() >= keepalive_at:
                     self.wfile.write(b": keep-alive\n\n")
-                    continue
-                build = newer
-                self.wfile.write(_reload_event(build))
+                    keepalive_at = time.monotonic() + preview.keepalive
         except (ConnectionError, TimeoutError, OSError):
             return  # the page closed or reloaded
+        finally:
+            self.server.streams.close(ended)
+
+    def _page_gone(self) -> bool:
+        """Whether the client closed its end: a page that reloaded must not hold a stream."""
+        sock: socket.socket = self.connection
+        try:
+            sock.settimeout(0.0)
+            try:
+                return sock.recv(1, socket.MSG_PEEK) == b""
+            finally:
+                sock.settimeout(self.server.limits.write_seconds)
+        except (BlockingIOError, InterruptedError):
+            return False  # nothing to read: still open
+        except OSError:
+            return True
 
 
 def _reload_event(build: Build) -> bytes:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Self
 
 from dispatch_mail.browser.builds import Build, LiveBuild, Log
-from dispatch_mail.browser.handler import HOST, PreviewHandler, PreviewHTTPServer
+from dispatch_mail.browser.connections import Limits
+from dispatch_mail.browser.handler import HOST, PreviewHTTPServer
 from dispatch_mail.browser.watcher import POLL_SECONDS, Watcher
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.loader import find_project_root, resolve_issue_dir
@@ -26,14 +27,15 @@ from dispatch_mail.project.settings import PROJECT_FILE
 
 KEEPALIVE_SECONDS = 15.0
 
-__all__ = ["HOST", "Build", "PreviewServer", "serve"]
+__all__ = ["HOST", "Build", "Limits", "PreviewServer", "serve"]
 
 
 class PreviewServer:
     """The preview of one issue: an HTTP server on 127.0.0.1 plus a watcher thread.
 
     ``port=0`` takes any free port; ``url`` and ``port`` tell which once started.
-    Use ``start()``/``stop()`` or ``with PreviewServer(...) as server:``.
+    Use ``start()``/``stop()`` or ``with PreviewServer(...) as server:``. ``limits``
+    bounds what clients may hold (connections, threads, time, event streams).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class PreviewServer:
         log: Log | None = None,
         poll_interval: float = POLL_SECONDS,
         keepalive: float = KEEPALIVE_SECONDS,
+        limits: Limits | None = None,
     ) -> None:
         if host != HOST:
             # The preview shows unpublished content and has no authentication.
@@ -54,6 +57,7 @@ class PreviewServer:
         self.log: Log = log or (lambda line: None)
         self.poll_interval = poll_interval
         self.keepalive = keepalive
+        self.limits = limits or Limits()
         self._requested_port = port
         self._live = LiveBuild(self.issue_dir, self.root, self.log)
         self._watcher = Watcher(
@@ -95,7 +99,7 @@ class PreviewServer:
         if self._httpd is not None or self.closing:
             raise RuntimeError("a preview starts once")
         try:
-            httpd = PreviewHTTPServer((HOST, self._requested_port), PreviewHandler)
+            httpd = PreviewHTTPServer((HOST, self._requested_port), self.limits)
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {HOST}:{self._requested_port}: {exc.strerror or exc}",

@@ -1,6 +1,7 @@
 """The command line: options only. Each command calls one library function and prints its result.
 
-Exit codes: 0 ok, 1 content or delivery errors, 2 usage errors, 130 interrupted
+Exit codes: 0 ok, 1 content or delivery errors, 2 usage errors, 3 the relay refused our TLS or
+login, 130 interrupted
 (``cli/errors.py`` is the one place that decides them).
 """
 

@@ -78,14 +78,29 @@ def new(slug: str, previous: Path | None) -> int:
     type=click.FloatRange(0.5, 120),
     default=10.0,
     show_default=True,
-    help="Seconds to wait for the page.",
+    help="Seconds the whole fetch may take (lookup, redirects and reading the page).",
 )
 @click.option(
     "--keep-url", is_flag=True, help="Keep the URL as given instead of where its redirects lead."
 )
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Also fetch from this machine and private networks (loopback, RFC 1918, link-local).",
+)
 @handle_errors
-def add(issue_dir: Path, url: str, section: str | None, timeout: float, keep_url: bool) -> int:
+def add(
+    issue_dir: Path,
+    url: str,
+    section: str | None,
+    timeout: float,
+    keep_url: bool,
+    allow_private: bool,
+) -> int:
     """Fetch a page and append it (title, description) to a section of the issue.
+
+    The page's text is added as plain text (its Markdown characters escaped). Pages
+    on this machine or a private network are refused unless --allow-private is given.
 
     \b
     Example:
@@ -93,7 +108,9 @@ def add(issue_dir: Path, url: str, section: str | None, timeout: float, keep_url
     """
     from dispatch_mail.authoring.curate import add_link
 
-    label, page = add_link(issue_dir, url, section, timeout=timeout, keep_url=keep_url)
+    label, page = add_link(
+        issue_dir, url, section, timeout=timeout, keep_url=keep_url, allow_private=allow_private
+    )
     echo(f"added {page.title or page.url!r} to {label}")
     if not page.description:
         echo("note: the page has no description: write the item's text yourself", err=True)

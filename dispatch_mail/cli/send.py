@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +17,12 @@ import click
 
 from dispatch_mail.cli.errors import handle_errors
 from dispatch_mail.cli.output import echo, plural
+from dispatch_mail.cli.sendview import describe_plan, progress_bar, relay_notice
 from dispatch_mail.errors import UsageError
 
 if TYPE_CHECKING:
     from dispatch_mail.delivery.campaign import Prepared
-    from dispatch_mail.delivery.engine import SendOptions, SendSummary
-    from dispatch_mail.delivery.plan import SendPlan
+    from dispatch_mail.delivery.engine import SendOptions
     from dispatch_mail.delivery.session import SendOutcome
     from dispatch_mail.delivery.smtp import SmtpSettings
 
@@ -56,6 +54,7 @@ class SendArgs:
     force: bool
     secret_file: Path | None
     timeout: float
+    connect_timeout: float
     quiet: bool
 
     @property
@@ -174,6 +173,13 @@ class SendArgs:
     show_default=True,
     help="SMTP timeout in seconds.",
 )
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(1, 600),
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for the relay to answer a new connection.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
 def send(issue_dir: Path, **options: Any) -> int:
@@ -210,6 +216,8 @@ def send(issue_dir: Path, **options: Any) -> int:
             "throwaway secret",
             err=True,
         )
+    for warning in prepared.messages.dkim.warnings if prepared.messages.dkim else ():
+        echo(f"warning: {warning}", err=True, fg="yellow")
     if args.dry_run_to is not None:
         return _dry_run(prepared, args, args.dry_run_to)
     settings, defaults = campaign.smtp_settings(
@@ -222,6 +230,7 @@ def send(issue_dir: Path, **options: Any) -> int:
         args.cafile,
         args.timeout,
     )
+    settings = replace(settings, connect_timeout=args.connect_timeout)
     options_ = SendOptions(
         concurrency=args.concurrency or defaults.concurrency or 4,
         rate=args.rate if args.rate is not None else defaults.rate,
@@ -230,6 +239,7 @@ def send(issue_dir: Path, **options: Any) -> int:
         max_attempts=args.max_attempts,
         retry_base=args.retry_base,
         throttle_pause=args.throttle_pause,
+        on_retry=relay_notice(after_bar=not (args.testing or args.quiet) and sys.stderr.isatty()),
     )
     if args.testing:
         return _test_send(prepared, args, settings, options_)
@@ -324,71 +334,3 @@ def resume_command(argv: list[str]) -> str:
     if "--yes" not in args:
         args.append("--yes")
     return " ".join(shlex.quote(a) for a in args)
-
-
-def describe_plan(plan: SendPlan) -> str:
-    """The plan as the person sending reads it before confirming."""
-    from dispatch_mail.project.paths import shown_path
-
-    c = plan.counts
-    lines = [
-        f"Send plan for {plan.list_label}",
-        f"  recipients:   {plan.total:,} in the journal {shown_path(plan.journal_path)}",
-        f"  to send now:  {plan.to_send:,}",
-    ]
-    if not plan.new_send:
-        lines.append(
-            f"  resuming:     {c.get('sent', 0):,} already sent (never sent again), "
-            f"{c.get('failed', 0):,} failed"
-        )
-    if c.get("held"):
-        lines.append(
-            f"  held:         {c['held']:,} interrupted in flight, held for review "
-            "(--uncertain resend sends them)"
-        )
-    if plan.recovered:
-        what = "will be sent again" if plan.recover_policy == "resend" else "are held for review"
-        lines.append(
-            f"  in flight:    {plan.recovered:,} were in flight when the last run stopped; "
-            f"the server may have them; they {what}"
-        )
-    if plan.excluded_total:
-        detail = ", ".join(f"{n:,} {k}" for k, n in sorted(plan.exclusion_tally.items()))
-        lines.append(
-            f"  excluded:     {plan.excluded_total:,} ({detail}); see `dispatch status --excluded`"
-        )
-    rate = f"{plan.rate:g}/s" if plan.rate else "as fast as the relay accepts"
-    connections = f"{plan.concurrency} connection{'s' if plan.concurrency != 1 else ''}"
-    lines += [
-        f"  relay:        {plan.relay}, {connections}, {rate}",
-        f"  estimated:    {duration(plan.estimated_seconds)}",
-    ]
-    return "\n".join(lines)
-
-
-def duration(seconds: float) -> str:
-    whole = int(round(seconds))
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
-
-
-def progress_bar(total: int) -> Callable[[SendSummary, dict[str, int]], None]:
-    start = time.monotonic()
-
-    def show(summary: SendSummary, counts: dict[str, int]) -> None:
-        done = summary.sent + summary.failed
-        elapsed = max(time.monotonic() - start, 1e-6)
-        rate = summary.sent / elapsed
-        left = (total - done) / rate if rate > 0 else 0
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(
-            f"\r[{bar}] {done:,}/{total:,} {rate:,.0f}/s "
-            f"{int(left) // 60}m{int(left) % 60:02d}s left ",
-            nl=False,
-            err=True,
-        )
-
-    return show

@@ -70,6 +70,8 @@ def describe_status(entry: JournalStatus) -> list[str]:
         f"{entry.journal}: {c['sent']:,}/{entry.total:,} sent, {c['pending']:,} pending, "
         f"{c['failed']:,} failed, {c['held']:,} held, {c['sending']:,} in flight"
     ]
+    if entry.sending_now:
+        lines.append(f"  sending now:  {entry.sending_now}")
     if entry.uncertain:
         lines.append(
             f"  {entry.uncertain} interrupted in flight at some point (possible duplicates)"

@@ -26,7 +26,7 @@ from dispatch_mail.delivery.audience import (
     tally_exclusions,
 )
 from dispatch_mail.delivery.engine import SendEngine, SendOptions, SendSummary
-from dispatch_mail.delivery.journal import Journal
+from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
 from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
@@ -185,6 +185,9 @@ def resolve_list(project: Project, name_or_csv: str) -> tuple[str, Path, Path | 
         return name_or_csv, csv_path, suppression
     path = Path(name_or_csv)
     if path.is_file():
+        for name, entry in project.lists.items():  # a configured list named by its file
+            if (project.root / entry.csv).resolve() == path.resolve():
+                return resolve_list(project, name)
         return path.stem, path, None
     known = ", ".join(project.lists) or "none"
     raise UsageError(f"{name_or_csv!r} is neither a list in dispatch.yaml ({known}) nor a CSV file")
@@ -200,9 +203,14 @@ def open_send(
     suppression: Path | None = None,
     force: bool = False,
     uncertain: str = "resend",
+    lease_stale_after: float = DEFAULT_STALE_AFTER,
 ) -> tuple[Journal, SendPlan]:
-    """Bind the journal to this issue, add the list (streamed), recover interrupted rows, plan.
+    """Hold the journal, bind it to this issue, read the list (streamed), recover, plan.
 
+    The journal's lease is taken first: while another send holds it this one is
+    refused (JournalBusy) before it reads or changes anything, so it never mistakes
+    the other's messages in flight for a crash's. ``lease_stale_after``: seconds
+    without a heartbeat after which a lease held from another host is taken over.
     The plan is made once, here, from the journal as it now is and the relay it will use.
     """
     project, issue = prepared.project, prepared.issue
@@ -210,30 +218,33 @@ def open_send(
     path = journal_path or default_journal_path(project, issue.slug, label)
     journal = Journal.open(path)
     try:
+        journal.check_binding(issue.slug, prepared.content_hash, force=force)  # refused: unchanged
+        journal.take_lease(lease_stale_after)
         new = journal.bind(issue.slug, prepared.content_hash, force=force)
         suppressed = read_suppressed(suppression or list_suppression)
         domain = project.sender.domain
-        journal.add(scan_audience(csv_path, suppressed), domain, issue.slug)
+        synced = journal.sync(scan_audience(csv_path, suppressed), domain, issue.slug)
         recovered = journal.recover(resend=uncertain == "resend")
         if uncertain == "resend":
             journal.release_held()
+        exclusions = journal.exclusions()
+        plan = SendPlan(
+            list_label=f"{label} ({shown_path(csv_path)})",
+            journal_path=path,
+            relay=settings.describe() if settings else "",
+            concurrency=options.concurrency if options else 0,
+            rate=options.rate if options else None,
+            counts=frozen_counts(journal.counts()),
+            excluded_total=len(exclusions),
+            exclusion_tally=frozen_counts(tally_exclusions(exclusions)),
+            recovered=len(recovered),
+            recover_policy=uncertain,
+            new_send=new,
+            removed_from_list=synced.removed,
+        )
     except BaseException:
-        journal.close()
+        journal.close()  # and the lease with it
         raise
-    exclusions = journal.exclusions()
-    plan = SendPlan(
-        list_label=f"{label} ({shown_path(csv_path)})",
-        journal_path=path,
-        relay=settings.describe() if settings else "",
-        concurrency=options.concurrency if options else 0,
-        rate=options.rate if options else None,
-        counts=frozen_counts(journal.counts()),
-        excluded_total=len(exclusions),
-        exclusion_tally=frozen_counts(tally_exclusions(exclusions)),
-        recovered=len(recovered),
-        recover_policy=uncertain,
-        new_send=new,
-    )
     return journal, plan
 
 

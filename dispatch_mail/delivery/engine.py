@@ -19,18 +19,18 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
+from dispatch_mail.delivery.connections import OnRetry, RelayConnector
 from dispatch_mail.delivery.journal import Journal, Row, SentReply
 from dispatch_mail.delivery.ratelimit import RateLimiter
 from dispatch_mail.delivery.smtp import (
     SmtpSettings,
-    connect,
+    blames_us,
     is_throttling,
-    is_tls_failure,
     reply_of,
     reset_or_drop,
     send_data,
 )
-from dispatch_mail.errors import DeliveryError
+from dispatch_mail.errors import DeliveryError, RecipientDataError
 from dispatch_mail.mail.personal import PersonalMessages
 
 if TYPE_CHECKING:
@@ -49,7 +49,11 @@ class SendOptions:
     retry_base: float = 5.0  # seconds before the first retry; doubles each attempt, with jitter
     retry_max: float = 600.0
     throttle_pause: float = 30.0  # pause of the whole send after a throttling reply
-    abort_after_data_rejects: int = 5  # consecutive 5xx after DATA: the message itself is refused
+    # the same 5xx after DATA for this many recipients in a row: the message itself is refused
+    # (the same count of 5xx at RCPT that blame us: the relay will not take our mail)
+    abort_after_data_rejects: int = 5
+    connect_attempts: int = 3  # tries to reach a relay that does not answer, then the send stops
+    on_retry: OnRetry | None = None  # told of each retry to reach the relay, to show the user
 
 
 @dataclass
@@ -100,10 +104,20 @@ class SendEngine:
         self.stop = asyncio.Event()
         self.fatal: DeliveryError | None = None
         self.crash: Exception | None = None
-        self.data_rejects_in_a_row = 0
-        self.connect_failures_in_a_row = 0
+        self.connector = RelayConnector(
+            settings,
+            self.stop,
+            attempts=options.connect_attempts,
+            retry_base=options.retry_base,
+            retry_max=options.retry_max,
+            on_retry=options.on_retry,
+            live=self._live_connections,
+        )
+        # recipients refused in a row with the same reply, by phase: (code, addresses)
+        self._streaks: dict[str, tuple[int | None, set[str]]] = {}
         self.in_flight = 0
         self._accepted: dict[int, SentReply] = {}  # per worker: accepted, not yet committed as sent
+        self._clients: dict[int, aiosmtplib.SMTP | None] = {}  # per worker: its connection
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> SendSummary:
@@ -230,7 +244,7 @@ class SendEngine:
                     continue  # leave it pending for the next run
                 self.in_flight += 1
                 try:
-                    client = await self._deliver(client, row, worker)
+                    client = self._clients[worker] = await self._deliver(client, row, worker)
                 except Exception as exc:  # noqa: BLE001 (reported by run())
                     # not an SMTP outcome but a fault of ours: stop the whole send, and keep
                     # draining the queue so that run() can finish and report it (a dead
@@ -240,7 +254,7 @@ class SendEngine:
                     self.stop.set()
                     if client is not None:
                         client.close()
-                    client = None
+                    client = self._clients[worker] = None
                 finally:
                     self.in_flight -= 1
         except asyncio.CancelledError:
@@ -249,12 +263,16 @@ class SendEngine:
                 client = None
             raise
         finally:
+            self._clients.pop(worker, None)
             self._commit_carry(worker)
             if client is not None:
                 try:
                     await asyncio.wait_for(client.quit(), timeout=5)
                 except Exception:
                     client.close()
+
+    def _live_connections(self) -> int:
+        return sum(1 for c in self._clients.values() if c is not None and c.is_connected)
 
     def _commit_carry(self, worker: int) -> None:
         """Record as sent the message this connection had accepted, if not done yet."""
@@ -273,88 +291,54 @@ class SendEngine:
             # stopped while waiting (Ctrl-C during a throttle pause): the row stays pending
             return client
         date = format_datetime(datetime.now(UTC))
-        data = self.messages.render(row.email, row.fields, row.message_id, date)
+        try:
+            data = self.messages.render(row.email, row.fields, row.message_id, date)
+        except RecipientDataError as exc:
+            # this recipient's own data makes no sendable message: fail them alone, unsent
+            self.journal.mark_failed(row.id, None, f"not sent: {exc}")
+            self.summary.failed += 1
+            return client
+        if client is None or not client.is_connected:
+            self._commit_carry(worker)  # reaching the relay may take long
+            try:
+                client = await self.connector.open()
+            except DeliveryError as exc:
+                self._abort(exc)
+                return None
+            self.summary.connections = self.connector.opened
+            if client is None:
+                return None  # not now: the row stays pending, no attempt spent
+            self._clients[worker] = client  # open: the relay answers this send
         # the previous message of this connection becomes 'sent' in the same commit
         self.journal.mark_sending(row.id, after_sent=self._accepted.pop(worker, None))
-        phase = "connect"
+        phase = "mail"
         try:
-            if client is None or not client.is_connected:
-                client = await connect(self.settings)
-                self.summary.connections += 1
-            phase = "mail"
             await client.mail(self.messages.sender)
             phase = "rcpt"
             await client.rcpt(row.email)
             phase = "data"
             reply = await send_data(client, data, self.settings.timeout)
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            self.journal.mark_not_attempted(row.id, "authentication failed")
-            if client is not None:
-                client.close()
-            code, text = reply_of(exc)
-            self._abort(
-                DeliveryError(
-                    f"{self.settings.describe()} refused our login: {text}", smtp_code=code
-                )
-            )
-            return None
         except aiosmtplib.SMTPResponseException as exc:
             # the server answered: we know exactly what happened
             code, text = reply_of(exc)
-            if phase == "connect":
-                await self._connect_failed(
-                    row, f"{code} {text}", refused=code is not None and code >= 500
-                )
-                return None
             client = await reset_or_drop(client, code)
             self._refused(row, phase, code, text)
             return client
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             # no answer: before DATA's end it is safe to retry; during DATA the server may hold it
             _, text = reply_of(exc)
-            if client is not None:
-                client.close()
-            if phase == "connect":
-                tls_failed = is_tls_failure(exc, text)
-                await self._connect_failed(row, text, refused=tls_failed, tls=tls_failed)
-                return None
+            client.close()
             self._retry(row, None, f"{phase}: {text}", uncertain=phase == "data")
             return None
         # 250 to DATA: committed as sent with this connection's next 'sending'
         # (or on its own, see _worker)
         self._accepted[worker] = (row.id, reply.code, reply.message)
         self.summary.sent += 1
-        self.data_rejects_in_a_row = 0
-        self.connect_failures_in_a_row = 0
+        self._streaks.clear()  # the relay takes our message from us: no refusal streak holds
         self.limiter.record_success()
         return client
 
     # ------------------------------------------------------------------ outcomes
-    async def _connect_failed(
-        self, row: Row, reply: str, *, refused: bool, tls: bool = False
-    ) -> None:
-        """The relay could not be reached: not the recipient's fault, so no attempt is counted."""
-        self.journal.mark_not_attempted(row.id, reply)
-        self.connect_failures_in_a_row += 1
-        where = self.settings.describe()
-        if tls:
-            self._abort(DeliveryError(f"TLS with {where} failed: {reply}"))
-        elif refused:
-            self._abort(DeliveryError(f"{where} refused the connection: {reply}"))
-        elif self.connect_failures_in_a_row >= max(10, 3 * self.options.concurrency):
-            self._abort(
-                DeliveryError(
-                    f"cannot reach {where} ({reply}); "
-                    "nothing is lost: run the same command again later"
-                )
-            )
-        else:
-            # a relay that cannot be reached says nothing about our rate: back off, do not slow down
-            self.limiter.throttle(
-                min(self.options.throttle_pause, 2.0 * self.connect_failures_in_a_row),
-                slow_down=False,
-            )
-
     def _refused(self, row: Row, phase: str, code: int | None, reply: str) -> None:
         text = f"{code} {reply}" if code else reply
         if code is not None and 400 <= code < 500:
@@ -378,17 +362,36 @@ class SendEngine:
             return
         self.journal.mark_failed(row.id, code, f"{phase}: {text}")
         self.summary.failed += 1
-        if phase == "data":
-            self.data_rejects_in_a_row += 1
-            if self.data_rejects_in_a_row >= self.options.abort_after_data_rejects:
-                self._abort(
-                    DeliveryError(
-                        f"the relay rejected the message itself {self.data_rejects_in_a_row} "
-                        f"times in a row (last: {text}); stopping the send. "
-                        "Fix the cause, then run the same command again",
-                        smtp_code=code,
-                    )
-                )
+        if phase == "data" or (phase == "rcpt" and blames_us(reply)):
+            self._count_refusal(row.email, phase, code, text)
+
+    def _count_refusal(self, email: str, phase: str, code: int | None, text: str) -> None:
+        """Stop the send when the same refusal hits recipient after recipient.
+
+        One copy may be refused for its recipient's own data; the same reply for different
+        recipients in a row, none accepted in between (even at the same time), means the
+        relay refuses the message itself, or our mail: going on would fail the whole list.
+        """
+        last_code, streak = self._streaks.get(phase, (code, set()))
+        streak = streak if last_code == code else set()  # another reply: another cause
+        streak.add(email)
+        self._streaks[phase] = (code, streak)
+        n = len(streak)
+        if n < self.options.abort_after_data_rejects:
+            return
+        what = (
+            f"the relay rejected the message itself {n} times in a row"
+            if phase == "data"
+            else f"{self.settings.describe()} will not take our mail: {n} recipients in a row "
+            "refused"
+        )
+        self._abort(
+            DeliveryError(
+                f"{what} (last: {text}); stopping the send. "
+                "Fix the cause, then run the same command again",
+                smtp_code=code,
+            )
+        )
 
     def _retry(self, row: Row, code: int | None, reply: str, *, uncertain: bool = False) -> None:
         attempts = row.attempts + 1

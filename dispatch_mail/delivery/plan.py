@@ -27,6 +27,7 @@ class SendPlan:
     recovered: int = 0
     recover_policy: str = "resend"
     new_send: bool = True
+    removed_from_list: int = 0  # still to send when the send began, no longer in the list now
 
     @property
     def total(self) -> int:

@@ -110,8 +110,8 @@ class RateLimiter:
             if ceiling is None and self.successes > 2000:
                 self.rate = None  # back to unlimited after a long calm
 
-    def throttle(self, pause: float, *, slow_down: bool = True) -> None:
-        """Pause everyone; when the relay asked us to slow down, go on at half the pace we kept.
+    def throttle(self, pause: float) -> None:
+        """Pause everyone, then go on at half the pace we kept: the relay asked us to slow down.
 
         The rate is measured over the span the recent successes really cover: a
         send that is 0.1 s old and has sent 50 messages went at about 500/s, not
@@ -126,7 +126,7 @@ class RateLimiter:
         self.paused_until = max(self.paused_until, now + pause)
         self._measure_from = self.paused_until
         self.tokens = 0
-        if not slow_down or already_paused:
+        if already_paused:
             # replies that arrive during a pause answer messages sent before it: one slow-down
             # per episode, or N connections hearing the same 421 would halve the rate N times
             return

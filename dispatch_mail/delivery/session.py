@@ -15,7 +15,7 @@ from types import TracebackType
 
 from dispatch_mail.delivery.campaign import Prepared, open_send, run_send
 from dispatch_mail.delivery.engine import SendOptions, SendSummary
-from dispatch_mail.delivery.journal import Journal
+from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
 from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.errors import DispatchError
@@ -49,7 +49,11 @@ def exit_code_for(counts: Mapping[str, int]) -> int:
 
 
 class ListSend:
-    """One send of a prepared issue to one list, journaled and resumable."""
+    """One send of a prepared issue to one list, journaled and resumable.
+
+    From opening to close() it holds the journal's lease: another send of the same
+    journal is refused meanwhile (JournalBusy), the plan's confirmation included.
+    """
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class ListSend:
         force: bool = False,
         uncertain: str = "resend",
         resume_command: str | None = None,
+        lease_stale_after: float = DEFAULT_STALE_AFTER,
     ):
         self.prepared, self.settings, self.options = prepared, settings, options
         self.resume_command = resume_command
@@ -75,6 +80,7 @@ class ListSend:
             journal_path=journal_path,
             force=force,
             uncertain=uncertain,
+            lease_stale_after=lease_stale_after,
         )
 
     def __enter__(self) -> ListSend:

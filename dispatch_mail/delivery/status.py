@@ -31,6 +31,7 @@ class JournalStatus:
     uncertain: int
     failures: tuple[Failure, ...]
     excluded: tuple[str, ...] = ()
+    sending_now: str | None = None  # the send that holds the journal now: pid, host, since
 
     @property
     def total(self) -> int:
@@ -45,6 +46,7 @@ class JournalStatus:
                 {"email": f.email, "code": f.code, "reply": f.reply} for f in self.failures
             ],
             "excluded": list(self.excluded),
+            "sending_now": self.sending_now,
         }
 
 
@@ -55,7 +57,11 @@ def send_status(
     journal_path: Path | None = None,
     excluded: bool = False,
 ) -> list[JournalStatus]:
-    """Every journal of the issue's sends (or the one named), read without changing them."""
+    """Every journal of the issue's sends (or the one named), read without changing them.
+
+    Each is opened read-only, so this is safe while a send writes it, and leaves a
+    file that is not a journal exactly as it was.
+    """
     project, issue = load(issue_dir)
     paths = [journal_path] if journal_path else journal_paths(project, issue.slug, list_name)
     if not paths:
@@ -65,7 +71,8 @@ def send_status(
         )
     statuses = []
     for path in paths:
-        with Journal.open(path, create=False) as journal:
+        with Journal.read(path) as journal:
+            holder = journal.lease_holder()
             statuses.append(
                 JournalStatus(
                     journal=shown_path(path),
@@ -76,16 +83,26 @@ def send_status(
                         for r in journal.rows("failed")
                     ),
                     excluded=tuple(str(e) for e in journal.exclusions()) if excluded else (),
+                    sending_now=holder.describe() if holder else None,
                 )
             )
     return statuses
 
 
 def write_failures_csv(path: Path, statuses: list[JournalStatus]) -> None:
-    """Every journal's failed recipients in one CSV (email, code, reply), written atomically."""
+    """Every journal's failed recipients in one CSV (email, code, reply), written atomically.
+
+    Addresses come from the list and replies from the relay, so a cell that starts
+    with = + - @ TAB, CR or NUL gets a leading ' (OWASP, CSV injection): a spreadsheet
+    then shows it as text instead of running it as a formula.
+    """
+
+    def cell(text: str) -> str:
+        return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r", "\0")) else text
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "code", "reply"])
     for status in statuses:
-        writer.writerows([f.email, f.code or "", f.reply] for f in status.failures)
+        writer.writerows([cell(f.email), f.code or "", cell(f.reply)] for f in status.failures)
     atomic_write(path, buffer.getvalue())

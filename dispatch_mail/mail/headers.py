@@ -1,9 +1,11 @@
 """The header fields of an issue's messages: one source for the built .eml and every sent copy.
 
-The fields are values, not bytes: the .eml hands them to the stdlib's
-EmailMessage, and the per-recipient path encodes them itself (fast, see
-``encode_fields``), so the two cannot drift apart in what they say.
-Every value passes ``check_header`` here, and nowhere else need it.
+The fields are values, and ``encode_fields`` alone turns them into header
+lines, for the .eml and for each recipient's copy, so the two cannot drift
+apart. Every value passes ``check_header``; text from outside (a subscriber's
+name) passes ``header_text`` first. Whatever a name holds, every line stays
+within RFC 5322's 998 octets, and within 78 but where an address or a URL,
+which cannot be folded, is longer by itself.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr
+from email.charset import Charset
 from functools import lru_cache
 
 from dispatch_mail.errors import ContentError, Problem
@@ -56,11 +57,47 @@ ONE_CLICK: Field = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 TEST_MARK: Field = ("X-Dispatch-Test", "yes")
 
 
+DISPLAY_NAME_MAX = 200  # characters of a recipient's display name; the rest is cut off
+LINE_MAX = 998  # RFC 5322 2.1.1: octets in a line, CRLF excluded (relays answer "Line too long")
+FOLD_AT = 78  # RFC 5322 2.1.1: the width a line should keep to
+
+# C0 and C1 controls and DEL (ESC and BEL reach terminals and some clients as such), the line
+# and paragraph separators, the bidi embeddings, overrides and isolates (they reorder what a
+# client shows: "moc.lapyap" shown as "paypal.com") and lone surrogates (bytes that were not UTF-8)
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab; CR and LF are caught first
+# RFC 5322 specials: a phrase that holds one is a quoted-string (email.utils.formataddr's set)
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+_AFTER_SPACE = re.compile("(?<= )")
+_UTF8 = Charset("utf-8")  # its header encoding is the shorter of base64 and Q for each word
+# so that a word fits a line after "List-Id: ": 39 bytes are 52 base64 characters, 64 encoded
+ENCODED_BYTES = 39
+WORD_MAX = 64
+
+
+def header_text(text: str, limit: int | None = None) -> str:
+    """Text from outside made fit for a header: one line, single spaces, none of ``_UNSAFE``.
+
+    Runs of whitespace (a CSV field may hold line breaks or tabs) become one
+    space; at most ``limit`` characters are kept.
+    """
+    clean = " ".join(text.split())
+    if not clean.isprintable():  # printable text holds none of _UNSAFE (the common case: fast)
+        clean = " ".join(_UNSAFE.sub("", clean).split())
+    if limit is not None and len(clean) > limit:
+        clean = clean[:limit].rstrip()
+    return clean
+
+
 def check_header(name: str, value: str) -> None:
-    """Refuse CR/LF in a header value: it would let content forge headers."""
+    """Refuse CR, LF and other control characters in a header value: they could forge headers."""
     if "\r" in value or "\n" in value:
         raise ContentError(
             [Problem("(message)", 0, 0, name, "header values may not contain CR or LF")]
+        )
+    if _CONTROL.search(value):
+        raise ContentError(
+            [Problem("(message)", 0, 0, name, "header values may not contain control characters")]
         )
 
 
@@ -137,13 +174,14 @@ def recipient_fields(
 ) -> list[Field]:
     """The fields of one copy: who it is for, when, its id and its unsubscribe links, in order.
 
-    The display name becomes one line (a CSV field may hold line breaks).
+    The display name is the recipient's own text, so it passes ``header_text``
+    and is cut at DISPLAY_NAME_MAX characters: longer is no name a client shows.
     """
     uris = [unsubscribe_url]
     if project.footer.unsubscribe_mailto:
         uris.append(f"mailto:{project.footer.unsubscribe_mailto}?subject=unsubscribe")
     return [
-        _field("To", Mailbox(" ".join(to.name.split()), to.address)),
+        _field("To", Mailbox(header_text(to.name, DISPLAY_NAME_MAX), to.address)),
         _field("Date", date),
         _field("Message-ID", message_id),
         _field("List-Unsubscribe", UriList(tuple(uris))),
@@ -153,46 +191,121 @@ def recipient_fields(
 # ------------------------------------------------------------------ the wire form
 def encode_fields(fields: Iterable[Field]) -> bytes:
     """Header lines, CRLF-terminated and ASCII: RFC 2047 words where needed, folded at 78."""
-    return "".join(f"{name}: {_encode(name, value)}\r\n" for name, value in fields).encode("ascii")
+    return "".join(f"{name}: {value}\r\n" for name, value in encode_values(fields)).encode("ascii")
+
+
+def encode_values(fields: Iterable[Field]) -> list[tuple[str, str]]:
+    """(name, the value as it goes after "name: ", folded with CRLF) for each field.
+
+    A field that would still have a line past LINE_MAX (a URL is never folded)
+    is refused with a ContentError naming it, rather than handed to a relay
+    that answers "Line too long".
+    """
+    encoded = []
+    for name, value in fields:
+        text = _encode(name, value)
+        longest = len(name) + 2 + len(text)
+        if longest > LINE_MAX:
+            longest = max(len(line) for line in f"{name}: {text}".split("\r\n"))
+        if longest > LINE_MAX:
+            problem = f"would be a header line of {longest:,} octets; mail allows {LINE_MAX}"
+            raise ContentError([Problem("(message)", 0, 0, name, problem)])
+        encoded.append((name, text))
+    return encoded
 
 
 def _encode(name: str, value: HeaderValue) -> str:
     if isinstance(value, Mailbox):
-        return _encode_mailbox(name, value)
+        return _encode_named(name, value.name, value.address) if value.name else value.address
+    if isinstance(value, ListId):
+        return _encode_named(name, value.name, value.ident)
     if isinstance(value, UriList):
         return ",\r\n ".join(f"<{uri}>" for uri in value.uris)
-    if isinstance(value, ListId):
-        if value.name.isascii():
-            return str(value)
-        return _encode_named(name, value.name, f"<{value.ident}>")
-    return _encode_text(value)
+    return _encode_text(name, value)
 
 
-def _encode_mailbox(name: str, mailbox: Mailbox) -> str:
-    """An ASCII display name quoted as needed, any other as RFC 2047 words folded at 78 columns.
+def _encode_named(name: str, phrase: str, inner: str) -> str:
+    """A phrase, then the literal ``<inner>`` (an address, a list id): never inside a word.
 
-    formataddr makes one encoded-word of any length, so a long non-ASCII name
-    (500 characters are allowed) would give a line past RFC 5322's 998.
+    A plain ASCII phrase that fits is written as RFC 5322 has it, quoted if
+    need be; any other is folded word by word (``_words``).
     """
-    display, address = mailbox.name, mailbox.address
-    if not display:
-        return address
-    if display.isascii():
-        return formataddr((display, address))
-    return _encode_named(name, display, f"<{address}>")
+    bracketed = f"<{inner}>"
+    if phrase.isascii() and "=?" not in phrase:
+        quoted = _quoted(phrase)
+        if len(name) + 2 + len(quoted) + 1 + len(bracketed) <= FOLD_AT:
+            return f"{quoted} {bracketed}"
+        if len(name) + 2 + len(quoted) <= FOLD_AT:
+            return f"{quoted}\r\n {bracketed}"
+    return _fold(len(name) + 2, [*_words(phrase, quote=True), bracketed])
 
 
-def _encode_named(name: str, phrase: str, bracketed: str) -> str:
-    """A non-ASCII phrase as RFC 2047 words, then the literal ``<...>``: never inside a word."""
-    words = Header(phrase, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
-    last = words.rsplit("\r\n", 1)[-1]
-    room = 78 - (len(name) + 2 if "\r\n" not in words else 0)
-    fold = "\r\n " if len(last) + len(bracketed) + 1 > room else " "
-    return f"{words}{fold}{bracketed}"
+def _encode_text(name: str, value: str) -> str:
+    """Unstructured text (Subject): its words, folded at 78."""
+    if value.isascii() and "=?" not in value:
+        fits = len(name) + 2 + len(value) <= FOLD_AT
+        return value if fits else _fold(len(name) + 2, value.split(" "))
+    return _fold(len(name) + 2, _words(value, quote=False))
 
 
-def _encode_text(value: str) -> str:
-    """RFC 2047 for non-ASCII (folded at 76 columns), the value itself otherwise."""
-    if value.isascii():
-        return value
-    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+def _quoted(phrase: str) -> str:
+    """An ASCII phrase as an atom sequence, or as a quoted-string when it holds a special."""
+    if not _SPECIALS.search(phrase):
+        return phrase
+    return '"' + phrase.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _words(text: str, *, quote: bool) -> list[str]:
+    """``text`` as the words of a header, each short enough for a line of its own.
+
+    An ASCII word stays as it is (quoted in a phrase, if it holds a special);
+    a run of any other words becomes RFC 2047 encoded-words, spaces and all, so
+    that no space is lost between two of them (RFC 2047 6.2). Encoded too: a
+    word holding "=?" (clients, and the stdlib, decode what looks like an
+    encoded-word even in quotes: "=?utf-8?b?U3VwcG9ydA==?=" would show as
+    "Support"; encoded, it shows as typed), and one that quoting would make
+    too long to fold (a run of quotes doubles under escaping).
+    """
+    words: list[str] = []
+    run: list[str] = []
+    for word in text.split(" "):
+        plain = _quoted(word) if quote else word
+        as_is = word.isascii() and "=?" not in word and len(plain) <= WORD_MAX
+        if not as_is or (run and not word):  # two spaces in a run stay in it
+            run.append(word)
+        else:
+            words += _encoded_words(" ".join(run)) if run else []
+            words.append(plain)
+            run = []
+    return words + (_encoded_words(" ".join(run)) if run else [])
+
+
+def _encoded_words(text: str) -> list[str]:
+    """UTF-8 encoded-words of at most ENCODED_BYTES each, cut after a space where there is one."""
+    chunks = [""]
+    for piece in _AFTER_SPACE.split(text):
+        if len((chunks[-1] + piece).encode()) > ENCODED_BYTES:
+            chunks.append("")
+            for char in piece:
+                if len((chunks[-1] + char).encode()) > ENCODED_BYTES:
+                    chunks.append("")
+                chunks[-1] += char
+        else:
+            chunks[-1] += piece
+    return [_UTF8.header_encode(chunk) for chunk in chunks if chunk]
+
+
+def _fold(width: int, words: list[str]) -> str:
+    """The words joined by spaces, folded before one that would pass FOLD_AT.
+
+    ``width``: what the first line already holds (``Name: ``). A word longer
+    than a line (an address, a URL) keeps a line of its own; an empty word
+    (two spaces in a row) is never where a fold goes.
+    """
+    out, line = words[0], width + len(words[0])
+    for word in words[1:]:
+        if word and line + 1 + len(word) > FOLD_AT:
+            out, line = f"{out}\r\n {word}", 1 + len(word)
+        else:
+            out, line = f"{out} {word}", line + 1 + len(word)
+    return out

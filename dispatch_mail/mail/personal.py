@@ -5,6 +5,11 @@ fields that never change are encoded once, and each recipient costs a few
 string replacements and a C-level quoted-printable encoding. A stdlib
 EmailMessage per recipient would cap a send at a few hundred messages a
 second (docs/performance.md).
+
+What one recipient's own data makes unsendable (an address that is none, a
+List-Unsubscribe line too long to send) raises RecipientDataError from
+``render``, so that recipient alone fails; what every message would share
+raises ContentError when the issue is prepared, before anyone is sent to.
 """
 
 from __future__ import annotations
@@ -14,21 +19,25 @@ import re
 import secrets
 from html import escape
 
+from dispatch_mail.errors import ContentError, RecipientDataError
 from dispatch_mail.mail.dkim import DkimSigner
 from dispatch_mail.mail.headers import (
     Mailbox,
     encode_fields,
+    header_text,
     issue_fields,
     list_id,
     recipient_fields,
 )
 from dispatch_mail.mail.tokens import make_token
 from dispatch_mail.project.issue import Issue
+from dispatch_mail.project.schema import validate_email
 from dispatch_mail.project.settings import Project
 from dispatch_mail.render import Rendered
-from dispatch_mail.render.context import MERGE_FIELDS, greeting_for, merge_token
+from dispatch_mail.render.context import MERGE_FIELDS, greeting_for
 
 PREAMBLE = b"This is a multipart message in MIME format.\r\n\r\n"
+PROBE_DATE = "Thu, 01 Jan 1970 00:00:00 +0000"
 
 
 class PersonalMessages:
@@ -51,7 +60,9 @@ class PersonalMessages:
         self.list_id = list_id(project)
         self.dkim = dkim_signer
         self.boundary = f"=_dispatch_{secrets.token_hex(12)}"
-        self.tokens = {name: merge_token(name) for name in MERGE_FIELDS}
+        self.tokens = dict(rendered.merge_tokens)  # this render's own placeholders
+        if tuple(self.tokens) != MERGE_FIELDS:
+            raise ValueError("PersonalMessages needs a personal render, with merge tokens")
         self.text = _Segments(rendered.text, self.tokens, html=False)
         self.html = _Segments(rendered.html, self.tokens, html=True)
         shared = issue_fields(
@@ -59,6 +70,9 @@ class PersonalMessages:
         )
         content_type = f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'
         self._head = encode_fields(shared) + content_type.encode("ascii")  # folded: 78 columns
+        # the shortest recipient: if even their fields cannot be sent, the project is at fault
+        probe = "x@example.org"
+        self._recipient_head(probe, "", "<x@example.org>", PROBE_DATE, self.unsubscribe_url(probe))
 
     def unsubscribe_url(self, email: str) -> str:
         token = make_token(self.secret, self.list_id, email)
@@ -68,25 +82,31 @@ class PersonalMessages:
         """One recipient's value of every name in MERGE_FIELDS."""
         return {
             "unsubscribe_url": self.unsubscribe_url(email),
-            "greeting": greeting_for(self.issue, fields.get("name", "")),
+            "greeting": greeting_for(self.issue, header_text(fields.get("name", ""))),
             "email": email,
         }
 
     def render(self, email: str, fields: dict[str, str], message_id: str, date: str) -> bytes:
-        """The complete message for one recipient, CRLF line endings, ready for DATA."""
+        """The complete message for one recipient, CRLF line endings, ready for DATA.
+
+        Raises RecipientDataError, with the reason, when this recipient's data
+        cannot make a message that a relay would take.
+        """
+        problem = validate_email(email)
+        if problem is not None:
+            raise RecipientDataError(f"not a usable address: {problem}", recipient=email)
         values = self.merge_values(email, fields)
-        personal = recipient_fields(
-            self.project,
-            Mailbox(fields.get("name", ""), email),
-            date=date,
-            message_id=message_id,
-            unsubscribe_url=values["unsubscribe_url"],
-        )
+        name, url = fields.get("name", ""), values["unsubscribe_url"]
+        try:
+            head = self._recipient_head(email, name, message_id, date, url)
+        except ContentError as exc:
+            reason = "; ".join(f"{p.key}: {p.message}" for p in exc.problems)
+            raise RecipientDataError(reason, recipient=email) from None
         b = self.boundary.encode("ascii")
         qp = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         message = b"".join(
             (
-                encode_fields(personal),
+                head,
                 self._head,
                 b"\r\n",
                 PREAMBLE,
@@ -100,6 +120,19 @@ class PersonalMessages:
         if self.dkim is not None:
             message = self.dkim.sign(message) + message
         return message
+
+    def _recipient_head(
+        self, email: str, name: str, message_id: str, date: str, unsubscribe_url: str
+    ) -> bytes:
+        """The header lines that name the recipient; ContentError when one cannot be sent."""
+        personal = recipient_fields(
+            self.project,
+            Mailbox(name, email),
+            date=date,
+            message_id=message_id,
+            unsubscribe_url=unsubscribe_url,
+        )
+        return encode_fields(personal)
 
 
 def _qp(text: str) -> bytes:

@@ -192,7 +192,12 @@ class Project:
     root: Path = Path(".")
 
     def web_url(self, slug: str) -> str | None:
-        return f"{self.base_url.rstrip('/')}/{slug}/" if self.base_url else None
+        """The issue's page in the web archive; the slug is a folder name, so it is %-encoded."""
+        if not self.base_url:
+            return None
+        from urllib.parse import quote
+
+        return f"{self.base_url.rstrip('/')}/{quote(slug, safe='')}/"
 
     @property
     def archive_url(self) -> str | None:

@@ -10,33 +10,41 @@ names its public URL as canonical. The feed carries absolute URLs, since feed
 readers copy entries out of their context.
 
 The whole site is built in a folder beside OUT and swapped in at the end: an
-issue that fails leaves the previous site as it was.
+issue that fails leaves the previous site as it was. Which folders may be
+replaced, and how, is ``sitefolder``'s business; which issue folder names can
+be pages, ``slugs``'.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
-from dispatch_mail.errors import ContentError, Problem, RenderError, UsageError, WriteError
-from dispatch_mail.project.files import atomic_write_many
+from dispatch_mail.errors import ContentError, RenderError
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.loader import find_project_root, issue_dirs, load, load_project
 from dispatch_mail.project.paths import shown_path, site_dir
 from dispatch_mail.project.settings import Project
+from dispatch_mail.publish.sitefolder import (
+    FEED_NAME,
+    INDEX_NAME,
+    MARKER_NAME,
+    marker_text,
+    replace_folder,
+    site_folder,
+)
+from dispatch_mail.publish.slugs import archive_slug_problems, slug_problems
 from dispatch_mail.render import render_issue
 from dispatch_mail.render.templates import render
 from dispatch_mail.version import __version__
 
-FEED_NAME = "feed.xml"
-INDEX_NAME = "index.html"
+__all__ = ["FEED_NAME", "INDEX_NAME", "MARKER_NAME", "ArchiveResult", "build_archive"]
+
 SUMMARY_LENGTH = 300
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -74,6 +82,11 @@ class _Entry:
         return self.issue.slug
 
     @property
+    def href(self) -> str:
+        """The slug as a relative link: 'été 2026' or 'a#b' must not break the URL."""
+        return quote(self.slug, safe="")
+
+    @property
     def updated(self) -> str:
         return _atom_time(self.issue.date)
 
@@ -88,8 +101,7 @@ def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResu
     """
     root = find_project_root(Path(project_dir))
     project = load_project(root)
-    out = Path(out_dir).resolve() if out_dir is not None else site_dir(project)
-    _check_out_dir(out, root)
+    out = site_folder(Path(out_dir) if out_dir is not None else site_dir(project), root.resolve())
 
     entries = _render_entries(project)
     warnings = _warnings(project, entries)
@@ -101,8 +113,9 @@ def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResu
         site[Path(entry.slug, INDEX_NAME)] = page
     site[Path(INDEX_NAME)] = index_page(project, entries)
     site[Path(FEED_NAME)] = atom_feed(project, entries)
+    site[Path(MARKER_NAME)] = marker_text(out)
 
-    _publish(site, out)
+    replace_folder(site, out)
     return ArchiveResult(
         out_dir=out,
         pages=[out / e.slug / INDEX_NAME for e in entries],
@@ -115,8 +128,10 @@ def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResu
 def _render_entries(project: Project) -> list[_Entry]:
     """Every issue loaded (all problems collected, then one error) and rendered, newest first."""
     issues: list[Issue] = []
-    problems: list[Problem] = []
-    for folder in issue_dirs(project):
+    folders = issue_dirs(project)
+    problems = archive_slug_problems(folders, reserved=(INDEX_NAME, FEED_NAME, MARKER_NAME))
+    for folder in folders:
+        problems.extend(slug_problems(folder))
         try:
             issues.append(load(folder)[1])
         except ContentError as exc:
@@ -228,7 +243,7 @@ def index_page(project: Project, entries: list[_Entry]) -> str:
         "canonical_url": project.archive_url,
         "entries": [
             {
-                "href": f"{e.slug}/{INDEX_NAME}",
+                "href": f"{e.href}/{INDEX_NAME}",
                 "title": e.issue.subject,
                 "date": e.issue.date,
                 "date_text": f"{e.issue.date.day} {e.issue.date:%B %Y}",
@@ -269,12 +284,12 @@ def atom_feed(project: Project, entries: list[_Entry]) -> bytes:
         item = ET.SubElement(feed, "entry")
         if issue.lang and issue.lang != project.lang:
             item.set(XML_LANG, issue.lang)
-        _text(item, "id", web_url or _tag_uri(project, issue.date, issue.slug))
+        _text(item, "id", web_url or _tag_uri(project, issue.date, entry.href))
         _text(item, "title", issue.subject)
         _text(item, "published", entry.updated)
         _text(item, "updated", entry.updated)
         ET.SubElement(
-            item, "link", rel="alternate", type="text/html", href=web_url or f"{issue.slug}/"
+            item, "link", rel="alternate", type="text/html", href=web_url or f"{entry.href}/"
         )
         if entry.summary:
             _text(item, "summary", entry.summary)
@@ -300,85 +315,3 @@ def _tag_uri(project: Project, day: date, slug: str = "") -> str:
     domain = project.sender.domain.lower()
     name = re.sub(r"[^a-z0-9]+", "-", project.name.lower()).strip("-") or "newsletter"
     return f"tag:{domain},{day.isoformat()}:{name}" + (f"/{slug}" if slug else "")
-
-
-# ------------------------------------------------------------------ writing
-def _check_out_dir(out: Path, root: Path) -> None:
-    """Refuse a folder whose replacement would lose anything but an earlier archive."""
-    if out == root or out in root.parents:
-        raise UsageError(
-            f"{shown_path(out)}: the archive would replace the project itself; "
-            "choose a folder such as site/"
-        )
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{shown_path(out)}: exists and is not a folder")
-    blocker = next((p for p in out.parents if p.exists() or p.is_symlink()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise UsageError(f"{shown_path(out)}: {shown_path(blocker)} is not a folder")
-    if (
-        out.is_dir()
-        and any(out.iterdir())
-        and not ((out / INDEX_NAME).is_file() and (out / FEED_NAME).is_file())
-    ):
-        raise UsageError(
-            f"{shown_path(out)}: a folder that is not a dispatch archive "
-            f"(no {INDEX_NAME} and {FEED_NAME}); "
-            "the archive replaces its folder entirely, so choose a new or empty one"
-        )
-
-
-def _publish(site: dict[Path, str | bytes], out: Path) -> None:
-    """Write the whole site into a folder beside ``out``, then swap it in for the old one.
-
-    Every file goes through :func:`atomic_write_many` (fsynced, all or none), so the
-    folder swapped in holds complete files even after a crash.
-    """
-    staging = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(staging)  # not mkdtemp: its 0700 would reach the web server
-    except OSError as exc:
-        raise _write_error(out, exc) from None
-    try:
-        try:
-            atomic_write_many({staging / name: data for name, data in site.items()})
-        except WriteError as exc:
-            # Name the file as it would have been published, not its staging copy.
-            failed = out / exc.path.relative_to(staging) if exc.path else out
-            raise WriteError(_reworded(exc, failed), failed) from None
-        _swap_in(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Put the new site in place of the old; the old one comes back if the swap fails."""
-    try:
-        if not out.exists():
-            staging.rename(out)
-            return
-        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-        out.rename(old)
-        try:
-            staging.rename(out)
-        except BaseException:
-            old.rename(out)
-            raise
-    except OSError as exc:
-        raise _write_error(out, exc) from None
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_error(path: Path, exc: OSError) -> WriteError:
-    return WriteError(f"cannot write {shown_path(path)}: {exc.strerror or exc}", path)
-
-
-def _reworded(exc: WriteError, path: Path) -> str:
-    """The message of ``exc`` with its file shown as ``path``."""
-    said = str(exc)
-    if exc.path is not None:
-        named = f"cannot write {shown_path(exc.path)}: "
-        if said.startswith(named):
-            return f"cannot write {shown_path(path)}: {said[len(named) :]}"
-    return said

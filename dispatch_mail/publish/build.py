@@ -11,13 +11,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dispatch_mail.errors import DispatchError
+from dispatch_mail.errors import ContentError, DispatchError
 from dispatch_mail.mail.eml import build_message, message_bytes
 from dispatch_mail.project.files import atomic_write_many
 from dispatch_mail.project.issue import Issue
-from dispatch_mail.project.loader import find_project_root, issue_dirs, load, load_project
+from dispatch_mail.project.loader import (
+    find_project_root,
+    issue_dirs,
+    load,
+    load_project,
+    resolve_issue_dir,
+)
 from dispatch_mail.project.paths import build_dir, shown_path
 from dispatch_mail.project.settings import Project
+from dispatch_mail.publish.outputs import check_folder_path
+from dispatch_mail.publish.slugs import slug_problems
 from dispatch_mail.quality.budget import build_warnings
 from dispatch_mail.render import Rendered, render_issue
 
@@ -45,7 +53,7 @@ class BuildResult:
 def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = True) -> BuildResult:
     """Load, validate, render and (unless ``write`` is false) write one issue."""
     t0 = time.perf_counter()
-    project, issue = load(Path(issue_dir))
+    project, issue = load_issue(Path(issue_dir))
     t1 = time.perf_counter()
     rendered = render_issue(project, issue)
     t2 = time.perf_counter()
@@ -57,6 +65,7 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     )
     result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
     if write:
+        check_folder_path(out, out / OUTPUT_NAMES[0])
         contents: tuple[str | bytes, ...] = (rendered.html, rendered.text, rendered.mjml, eml)
         raws = {
             name: data.encode("utf-8") if isinstance(data, str) else data
@@ -66,6 +75,20 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
         result.files = {name: len(raw) for name, raw in raws.items()}
         result.timings["write"] = time.perf_counter() - t3
     return result
+
+
+def load_issue(issue_dir: Path) -> tuple[Project, Issue]:
+    """:func:`load`, refusing a folder name that cannot be the issue's slug (with the
+    manifest's problems, if it has any, in the same error)."""
+    folder = resolve_issue_dir(issue_dir)
+    problems = slug_problems(folder)
+    try:
+        project, issue = load(folder)
+    except ContentError as exc:
+        raise ContentError([*exc.problems, *problems]) from None
+    if problems:
+        raise ContentError(problems)
+    return project, issue
 
 
 def _count(n: int, noun: str) -> str:

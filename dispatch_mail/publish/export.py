@@ -20,8 +20,9 @@ from pathlib import Path
 from dispatch_mail.errors import UsageError, WriteError
 from dispatch_mail.mail.headers import make_message_id
 from dispatch_mail.project.files import atomic_write
-from dispatch_mail.project.paths import build_dir
+from dispatch_mail.project.paths import build_dir, shown_path
 from dispatch_mail.publish.build import build_issue
+from dispatch_mail.publish.outputs import check_folder_path
 from dispatch_mail.render.context import web_unsubscribe_url
 
 FORMATS = ("eml", "mbox", "html", "zip")
@@ -36,6 +37,7 @@ def export_issue(
     result = build_issue(Path(issue_dir), write=False)
     project, issue, rendered = result.project, result.issue, result.rendered
     target = out or build_dir(project, issue.slug) / f"export.{fmt}"
+    check_folder_path(target.parent, target)
     html = rendered.html
     if unsubscribe_tag:
         if any(c in unsubscribe_tag for c in '<>"\r\n'):
@@ -75,9 +77,9 @@ def export_issue(
         )
         date = format_datetime(datetime.now(UTC))
         domain = project.sender.domain
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        tmp = target.with_name(f".{target.name[:64]}.{secrets.token_hex(4)}.tmp")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             box = mailbox.mbox(str(tmp), create=True)
             try:
                 for n, recipient in enumerate(recipients):
@@ -95,7 +97,8 @@ def export_issue(
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+            message = f"cannot write {shown_path(target)}: {exc.strerror or exc}"
+            raise WriteError(message, target) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

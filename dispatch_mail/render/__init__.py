@@ -22,6 +22,8 @@ class Rendered:
     html: str
     text: str
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    # merge field → its placeholder in this render (personal renders only)
+    merge_tokens: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def render_issue(project: Project, issue: Issue, *, personal: bool = False) -> Rendered:
@@ -40,4 +42,5 @@ def render_issue(project: Project, issue: Issue, *, personal: bool = False) -> R
     text = render_text(context, override)
     t4 = time.perf_counter()
     timings.update(templates=t1 - t0, mjml=t2 - t1, inline=t3 - t2, plaintext=t4 - t3)
-    return Rendered(mjml_source, html, text, timings)
+    tokens = context["merge"] if personal else {}
+    return Rendered(mjml_source, html, text, timings, tokens)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypedDict
 
 from dispatch_mail.project.issue import (
@@ -17,14 +20,24 @@ from dispatch_mail.project.issue import (
 from dispatch_mail.project.settings import Project
 from dispatch_mail.project.urls import add_utm
 
-# Per-recipient values are rendered as these tokens and substituted afterwards,
-# so an issue is rendered once, not once per recipient. Letters and digits only:
-# they survive HTML escaping, URL quoting and quoted-printable unchanged.
+# Per-recipient values are rendered as placeholders and substituted afterwards,
+# so an issue is rendered once, not once per recipient.
 MERGE_FIELDS = ("unsubscribe_url", "greeting", "email")
 
 
-def merge_token(name: str) -> str:
-    return f"XDISPATCHMERGE{name.replace('_', '').upper()}X"
+def merge_tokens(project: Project, issue: Issue) -> dict[str, str]:
+    """The placeholder of each merge field in one personal render of this content.
+
+    Each ends in a nonce, a digest of everything the render shows, so no text of a
+    manifest, of dispatch.yaml or of a fetched page can hold it (it would have to hold
+    its own digest): a recipient's values land only where the templates put them. The
+    same content gets the same nonce, so a resumed send finds the content it started
+    with. Letters and digits only: they survive HTML escaping, URL quoting and
+    quoted-printable unchanged.
+    """
+    located = dataclasses.replace(project, root=Path(".")), dataclasses.replace(issue, path="")
+    nonce = hashlib.sha256(repr(located).encode("utf-8")).hexdigest()[:24].upper()
+    return {name: f"XDISPATCHMERGE{name.replace('_', '').upper()}{nonce}X" for name in MERGE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,7 @@ class TemplateContext(TypedDict):
 def template_context(project: Project, issue: Issue, personal: bool) -> TemplateContext:
     """Everything the templates see. ``personal`` renders merge tokens for later substitution."""
     if personal:
-        merge = {name: merge_token(name) for name in MERGE_FIELDS}
+        merge = merge_tokens(project, issue)
     else:
         merge = {
             "unsubscribe_url": web_unsubscribe_url(project),

@@ -4,6 +4,8 @@ The newsletter's own template folder is searched before the built-in theme,
 so any theme file can be overridden by one of the same name. Autoescape is on
 for everything but ``*.txt.j2``; manifest text reaches templates only as data,
 never as template source, so ``{{ }}`` typed in a manifest is printed as is.
+Every template renders in the sandbox of ``sandbox.py``: an override is code
+from the repository, and it runs where the sending secrets are.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 from jinja2.bccache import Bucket
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from markupsafe import Markup
 
@@ -30,6 +33,7 @@ from dispatch_mail.render.markup import (
     markdown_text,
     wrap,
 )
+from dispatch_mail.render.sandbox import SANDBOX_REVISION, TemplateSandbox, render_bounded
 
 THEME_DIR = Path(__file__).resolve().parent / "theme"
 
@@ -86,7 +90,10 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     )
     if base == "off":
         return None
-    folder = os.path.join(base, f"jinja-{__version__}-{jinja2.__version__}")
+    # the sandbox compiles its checks into the code: code compiled without them must not be reused
+    folder = os.path.join(
+        base, f"jinja-{__version__}-{jinja2.__version__}-sandbox{SANDBOX_REVISION}"
+    )
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
@@ -99,10 +106,9 @@ def environment(override_dir: str | None) -> jinja2.Environment:
     """One environment per template search path; compiled templates are cached in it."""
     # the override folder is searched even before it exists: a preview picks it up when created
     search = [override_dir] if override_dir else []
-    env = jinja2.Environment(
+    env = TemplateSandbox(
         loader=ConfinedLoader([*search, str(THEME_DIR)]),
         autoescape=_autoescape,
-        undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
@@ -131,7 +137,9 @@ def render(template: str, context: Mapping[str, object], override_dir: Path | No
     """Render one template, turning any template failure into a RenderError that says where."""
     env = environment(str(override_dir) if override_dir else None)
     try:
-        return env.get_template(template).render(context)
+        return render_bounded(env.get_template(template), dict(context))
+    except SecurityError as exc:
+        raise RenderError(f"{_template_position(exc, template)}: {exc}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(
             f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}"
@@ -144,10 +152,10 @@ def render(template: str, context: Mapping[str, object], override_dir: Path | No
         raise RenderError(f"{_template_position(exc)}: {type(exc).__name__}: {exc}") from None
 
 
-def _template_position(exc: BaseException) -> str:
+def _template_position(exc: BaseException, template: str = "template") -> str:
     """The innermost template file and line of a failure (Jinja rewrites frames to point there)."""
     tb = exc.__traceback__
-    where = "template"
+    where = template
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if filename.endswith(".j2"):

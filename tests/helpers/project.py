@@ -158,6 +158,9 @@ class Project:
             issues={"one": SEND_ISSUE_YAML.format(subject=self.subject, item=self.item)},
         )
         (self.root / "lists").mkdir(exist_ok=True)
+        suppression = self.root / "lists" / "suppressed.csv"  # dispatch.yaml names it
+        if not suppression.exists():
+            suppression.write_text("email\n", encoding="utf-8")
 
     def change_content(self, item: str) -> None:
         self.item = item

@@ -24,7 +24,7 @@ from tests.helpers.smtp_server import SmtpServer
 if TYPE_CHECKING:
     import trustme
 
-SECRET = "0123456789abcdef0123"
+SECRET = "0123456789abcdef0123456789abcdef"
 KEPT_SETTINGS = ("DISPATCH_CACHE_DIR",)  # set for the whole test run by tests/conftest.py
 
 
