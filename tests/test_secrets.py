@@ -18,6 +18,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import pytest
 
 from dispatch_mail.cli.sendview import describe_plan
@@ -505,4 +506,6 @@ def test_the_preview_listens_on_loopback_only(project):
     for host in ("0.0.0.0", "::", "192.0.2.7", "localhost"):
         with pytest.raises(UsageError, match="127.0.0.1 only"):
             PreviewServer(project.issue_dir, 0, host=host)
-    assert not any(p.name in ("host", "bind") for p in main.commands["preview"].params)
+    preview = main.get_command(click.Context(main), "preview")
+    assert preview is not None
+    assert not any(p.name in ("host", "bind") for p in preview.params)

@@ -9,10 +9,9 @@ it is, duplicate keys are seen, and one run reports all of them.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -240,7 +239,7 @@ class _Builder:
             )
         kind = kind_node.value
         if kind not in SECTION_KINDS:
-            hint = difflib.get_close_matches(str(kind), SECTION_KINDS, n=1)
+            hint = _close_matches(str(kind), SECTION_KINDS, cutoff=0.6)
             more = (
                 f" (did you mean {hint[0]!r}?)" if hint else f"; one of: {', '.join(SECTION_KINDS)}"
             )
@@ -260,7 +259,7 @@ class _Builder:
             if name in skip:
                 continue
             if name not in fields:
-                hint = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+                hint = _close_matches(name, fields, cutoff=0.6)
                 more = (
                     f" (did you mean {hint[0]!r}?)"
                     if hint
@@ -372,3 +371,10 @@ def field_types(cls: type) -> dict[str, Any]:
         # localns: a field named ``date`` would otherwise shadow the type in the class namespace
         _HINTS[cls] = get_type_hints(cls, localns={"date": date})
     return _HINTS[cls]
+
+
+def _close_matches(word: str, choices: Iterable[str], *, cutoff: float) -> list[str]:
+    """The "did you mean" suggestion; difflib is imported only when a key is wrong."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
