@@ -65,6 +65,9 @@ class FaultPlan:
     stall_seconds: float = 3.0  # must be longer than the sender's --timeout
     throttle_limit: int = 200  # at most this many accepted messages in any half second, else 454
     throttle_tries: int = 6  # a recipient is throttled in its first tries only
+    # and a seeded share is throttled on its first try whatever the rate, so that a slow machine,
+    # which never reaches throttle_limit, still proves the 454 path
+    throttle_share: float = 0.004
 
     def draw(self, *key: object) -> float:
         """A number in [0, 1) fixed by the seed and the key: the same in every run."""
@@ -149,6 +152,12 @@ class FaultHandler(Recorder):
             return REPLIES["550"]
         kind = self.plan.rcpt_fault(address, attempt)
         if kind is None and attempt <= self.plan.throttle_tries and self._throttled():
+            kind = "454"
+        elif (
+            kind is None
+            and attempt == 1
+            and self.plan.draw("454", address) < self.plan.throttle_share
+        ):
             kind = "454"
         if kind is not None:
             self.event(kind, address)
