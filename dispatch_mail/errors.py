@@ -162,3 +162,22 @@ class RelayAuthError(DeliveryError):
     """The relay refused our login; nothing more was sent (exit code as :class:`RelayTlsError`)."""
 
     exit_code = 3
+
+
+class StoreError(DispatchError):
+    """The suppression store cannot be opened, read or written.
+
+    A send never starts (or goes on) without it: it must not mail people it cannot check.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.location = location  # the store as shown to the user (a path, or a URL without password)
+
+
+class MailboxError(DispatchError):
+    """A return mailbox (mbox, maildir, IMAP) cannot be read, or its server refused us."""
+
+    def __init__(self, message: str, *, mailbox: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.mailbox = mailbox

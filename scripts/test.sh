@@ -21,6 +21,24 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${DISPATCH_CHROMIUM:-}" ]; the
     echo "note: no Chromium (install Debian's 'chromium' or set DISPATCH_CHROMIUM); browser tests will be skipped" >&2
 fi
 
+# the real servers the tests start themselves: PostgreSQL (a throwaway cluster), Dovecot (IMAP),
+# Postfix (its own bounces), SpamAssassin; none is left running as a service
+missing=""
+for tool in /usr/lib/postgresql/*/bin/initdb:/postgresql /usr/sbin/dovecot:/dovecot-imapd \
+    /usr/sbin/postfix:/postfix /usr/bin/spamassassin:/spamassassin; do
+  path="${tool%%:/*}"; package="${tool##*:/}"
+  # shellcheck disable=SC2086
+  ls $path >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086
+  apt_install $missing ||
+    echo "note: missing$missing; the tests that need them will be skipped (CI=true: fail)" >&2
+  for service in postgresql dovecot postfix; do
+    (service "$service" stop || true) >/dev/null 2>&1
+  done
+fi
+
 if [ ! -x .venv/bin/python ]; then
   if ! python3 -m venv .venv 2>/dev/null; then
     rm -rf .venv

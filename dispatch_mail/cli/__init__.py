@@ -30,6 +30,9 @@ COMMANDS = {
     "new": "author",
     "add": "author",
     "export": "publish",
+    "suppressions": "suppressions",
+    "serve": "serve",
+    "bounces": "bounces",
 }
 
 

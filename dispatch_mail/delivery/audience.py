@@ -25,6 +25,7 @@ from dispatch_mail.delivery.csvfile import (
     records,
 )
 from dispatch_mail.errors import ContentError, Problem, UsageError
+from dispatch_mail.project.addresses import dedupe_key
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.schema import validate_email
 
@@ -62,11 +63,6 @@ def normalize(address: str) -> str:
         return address
     local, domain = address.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
-
-
-def dedupe_key(address: str) -> str:
-    """Addresses that are the same mailbox in practice: the whole address case-folded."""
-    return address.casefold()
 
 
 def _printable(text: str, limit: int = 254) -> str:

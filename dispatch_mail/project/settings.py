@@ -159,6 +159,62 @@ class Dkim:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Bounces:
+    """How return mail counts: a hard bounce suppresses at once, soft ones only when they repeat."""
+
+    soft_limit: int = doc(
+        "Soft bounces (4.x.x, mailbox full, …) that suppress an address when they fall "
+        "within soft_window_days.",
+        3,
+        min=1,
+        max=100,
+    )
+    soft_window_days: int = doc("The window in which soft bounces are counted.", 30, min=1, max=365)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deferrals:
+    """A temporary refusal (4xx) that outlasts a run's attempts is deferred, never lost.
+
+    Like an MTA's queue: it is tried again when due, on the next send of the issue,
+    until its lifetime ends; only then is it failed.
+    """
+
+    lifetime_hours: float = doc(
+        "How long a deferred recipient is tried before it fails (Postfix's default is 5 days).",
+        120,
+        min=0.1,
+        max=24 * 30,
+    )
+    retry_minutes: float = doc(
+        "The wait before a deferred recipient is first due; it doubles with each deferral, "
+        "up to 4 hours.",
+        15,
+        min=0.1,
+        max=24 * 60,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unsubscribe:
+    """The unsubscribe links and the endpoint that answers them (`dispatch serve`)."""
+
+    token_days: int = doc(
+        "How long an unsubscribe link keeps working, in days, whether it was made with the "
+        "current secret or a previous one (CAN-SPAM asks for at least 30).",
+        400,
+        min=30,
+        max=3650,
+    )
+    webhook_path: Text = doc(
+        "Where `dispatch serve` takes the relays' bounce and complaint events: "
+        "<webhook_path>/ses, /postmark, /mailgun, /sendgrid.",
+        "/webhooks",
+        max_length=200,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Project:
     """The newsletter: the settings every issue shares."""
 
@@ -188,6 +244,21 @@ class Project:
     dkim: Dkim | None = doc(
         "Sign messages with DKIM (List-Unsubscribe and List-Unsubscribe-Post included).", None
     )
+    return_path: Text | None = doc(
+        "The envelope sender (MAIL FROM), where bounces go; default: the From address. "
+        "'{token}' in it makes it VERP, e.g. 'bounces+{token}@example.org': "
+        "each bounce then names its recipient and issue exactly.",
+        None,
+        max_length=254,
+    )
+    suppressions: Text = doc(
+        "The suppression store's SQLite file, relative to dispatch.yaml. "
+        "DISPATCH_DATABASE_URL=postgresql://… uses a shared PostgreSQL database instead.",
+        ".dispatch/suppressions.sqlite",
+    )
+    bounces: Bounces = doc("How bounces count.", Bounces())
+    deferrals: Deferrals = doc("How temporary refusals are retried.", Deferrals())
+    unsubscribe: Unsubscribe = doc("Unsubscribe links and their endpoint.", Unsubscribe())
     # filled by the loader
     root: Path = Path(".")
 

@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dispatch_mail.delivery.audience import Exclusion, Recipient, dedupe_key
+from dispatch_mail.delivery.audience import Exclusion, Recipient
+from dispatch_mail.project.addresses import dedupe_key
 from dispatch_mail.delivery.journal.file import rollback
 from dispatch_mail.mail.headers import make_message_id
 

@@ -1,0 +1,1 @@
+"""`dispatch bounces`: the return mailbox read, each message classified, and the store told once."""
