@@ -172,7 +172,8 @@ class StoreError(DispatchError):
 
     def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
-        self.location = location  # the store as shown to the user (a path, or a URL without password)
+        # the store as shown to the user (a path, or a URL without its password)
+        self.location = location
 
 
 class MailboxError(DispatchError):
@@ -181,3 +182,19 @@ class MailboxError(DispatchError):
     def __init__(self, message: str, *, mailbox: str | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.mailbox = mailbox
+
+
+class WebhookRejected(DispatchError):
+    """A relay's webhook request that is not accepted, and so changes nothing.
+
+    ``reason`` says why, for the HTTP answer: ``"auth"`` (missing or wrong credentials),
+    ``"signature"`` (a signature, certificate, topic or timestamp that does not verify),
+    ``"malformed"`` (not the payload the relay documents) or ``"unavailable"`` (what
+    verifying needs, such as SNS's certificate, cannot be fetched now: the relay should
+    retry). The message never holds a secret, only what was wrong.
+    """
+
+    def __init__(self, message: str, *, provider: str, reason: str = "signature"):
+        super().__init__(message)
+        self.provider = provider
+        self.reason = reason

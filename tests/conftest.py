@@ -22,6 +22,9 @@ from tests.helpers.project import ISSUE_YAML, PROJECT_YAML, Project, create_proj
 from tests.helpers.send import SECRET
 from tests.helpers.smtp_server import Recorder, SmtpServer
 
+# a throwaway PostgreSQL cluster for the tests that share a store: postgres_url, fresh_postgres_url
+pytest_plugins = ("tests.helpers.postgres",)
+
 if TYPE_CHECKING:
     import trustme
 

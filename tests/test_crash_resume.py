@@ -102,7 +102,8 @@ def test_uncertain_hold_sets_the_messages_in_flight_aside_and_status_shows_them(
     )
     assert status.returncode == 0
     assert (
-        f"{300 - in_flight}/300 sent, 0 pending, 0 failed, {in_flight} held, 0 in flight"
+        f"{300 - in_flight}/300 sent, 0 pending, 0 deferred, 0 failed, {in_flight} held, "
+        "0 in flight"
         in status.stdout
     )
     assert f"{in_flight} interrupted in flight at some point (possible duplicates)" in status.stdout

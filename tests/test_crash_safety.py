@@ -60,7 +60,8 @@ def temp_files(folder: Path) -> list[str]:
     return sorted(
         p.name
         for p in folder.rglob("*")
-        if p.name.startswith(".") or p.name.endswith((".tmp", ".lock"))
+        if (p.name.startswith(".") or p.name.endswith((".tmp", ".lock")))
+        and p.relative_to(folder).parts[0] != ".dispatch"  # the suppression store's folder
     )
 
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from dispatch_mail.errors import ContentError, RecipientDataError
 from dispatch_mail.mail.headers import DISPLAY_NAME_MAX
 from dispatch_mail.mail.personal import PersonalMessages
+from dispatch_mail.mail.tokens import TokenKeys
 from dispatch_mail.project.loader import load
 from dispatch_mail.project.schema import validate_email
 from dispatch_mail.publish.build import build_issue
@@ -179,7 +180,8 @@ def messages(tmp_path_factory: pytest.TempPathFactory) -> PersonalMessages:
 def personal_messages(project: Project) -> PersonalMessages:
     settings_, issue = load(project.issue_dir)
     rendered = render_issue(settings_, issue, personal=True)
-    return PersonalMessages(settings_, issue, rendered, secret=SECRET.encode())
+    keys = TokenKeys.from_secrets(SECRET.encode())
+    return PersonalMessages(settings_, issue, rendered, keys=keys)
 
 
 NAMES = st.one_of(

@@ -158,7 +158,14 @@ def test_retries_wait_for_their_time_and_failures_keep_the_reply(journal):
     journal.mark_failed(bob.id, 550, "rcpt: 550 no such user")
     assert journal.next_batch(0, 10) == []
     assert journal.next_retry_at() > time.time() + 50
-    assert journal.counts() == {"pending": 1, "sending": 0, "sent": 0, "failed": 1, "held": 0}
+    assert journal.counts() == {
+        "pending": 1,
+        "sending": 0,
+        "sent": 0,
+        "deferred": 0,
+        "failed": 1,
+        "held": 0,
+    }
     (failed,) = journal.rows("failed")
     assert (failed.email, failed.last_code, failed.last_reply) == (
         "bob@example.com",
@@ -225,7 +232,14 @@ def test_rows_left_in_flight_are_resent_or_held(tmp_path):
         assert [r.email for r in j.recover(resend=False)] == ["ann@example.com"]
         assert j.counts()["held"] == 1 and j.uncertain_count() == 1
         assert j.release_held() == 1
-        assert j.counts() == {"pending": 2, "sending": 0, "sent": 1, "failed": 0, "held": 0}
+        assert j.counts() == {
+            "pending": 2,
+            "sending": 0,
+            "sent": 1,
+            "deferred": 0,
+            "failed": 0,
+            "held": 0,
+        }
         (row,) = [r for r in j.rows() if r.email == "ann@example.com"]
         assert row.message_id == ann.message_id and "in flight" in (row.last_reply or "")
 
@@ -353,7 +367,7 @@ def test_status_reports_counts_and_writes_the_failures(project, server, tmp_path
         str(out),
     )
     assert status.exit_code == 0, status.output
-    assert "4/6 sent, 0 pending, 2 failed" in status.output
+    assert "4/6 sent, 0 pending, 0 deferred, 2 failed" in status.output
     assert "failed: r00001@example.com: rcpt: 550 5.1.1 no such user here" in status.output
     with out.open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -130,12 +130,13 @@ def test_a_550_fails_that_recipient_with_the_reply_and_is_never_retried(project,
     assert outcome.summary.failed == len(refused) and outcome.summary.retried == 0
 
 
-def test_transient_failures_give_up_after_max_attempts(project, server):
+def test_transient_failures_that_outlast_max_attempts_are_deferred_not_failed(project, server):
     server.handler.fail("RCPT", reply_always("450 4.2.1 mailbox busy", {"r00003@example.com"}))
     outcome = send(project, server, 6, max_attempts=3)
     row = outcome.rows["r00003@example.com"]
-    assert row.state == "failed" and row.attempts == 3
-    assert row.last_reply.startswith("gave up after 3 attempts: rcpt: 450 4.2.1 mailbox busy")
+    assert row.state == "deferred" and row.attempts == 3
+    assert row.last_reply.startswith("3 attempts this run: rcpt: 450 4.2.1 mailbox busy")
+    assert outcome.summary.deferred == 1 and outcome.summary.failed == 0
     assert server.handler.tries["RCPT"]["r00003@example.com"] == 3
     assert outcome.counts["sent"] == 5
 
@@ -271,7 +272,14 @@ def test_a_refused_sender_stops_the_send_and_fails_nobody(project, server):
     outcome = send(project, server, 30)
     assert isinstance(outcome.error, DeliveryError)
     assert "refuses our sender weekly@example.org: 553 5.7.1" in str(outcome.error)
-    assert outcome.counts == {"pending": 30, "sending": 0, "sent": 0, "failed": 0, "held": 0}
+    assert outcome.counts == {
+        "pending": 30,
+        "sending": 0,
+        "sent": 0,
+        "deferred": 0,
+        "failed": 0,
+        "held": 0,
+    }
     assert all(r.attempts == 0 for r in outcome.rows.values())
 
 

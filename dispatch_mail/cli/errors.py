@@ -35,6 +35,7 @@ HINTS: dict[str, str] = {
     "name": " (--name)",
     "unsubscribe_tag": " (--unsubscribe-tag)",
     "allow_private": "; --allow-private fetches it anyway",
+    "mailbox": ": give --mbox FILE, --maildir DIR or --imap URL",
 }
 
 

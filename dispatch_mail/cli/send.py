@@ -53,6 +53,8 @@ class SendArgs:
     uncertain: str
     force: bool
     secret_file: Path | None
+    retry_deferred: bool
+    database: str | None
     timeout: float
     connect_timeout: float
     quiet: bool
@@ -167,6 +169,16 @@ class SendArgs:
     help="File holding the unsubscribe-token secret (else DISPATCH_UNSUBSCRIBE_SECRET).",
 )
 @click.option(
+    "--retry-deferred",
+    is_flag=True,
+    help="Try the deferred recipients (refused for now with a 4xx) at once, due or not.",
+)
+@click.option(
+    "--database",
+    metavar="URL",
+    help="The suppression store (else DISPATCH_DATABASE_URL, else the project's SQLite file).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(1, 600),
     default=30.0,
@@ -239,6 +251,8 @@ def send(issue_dir: Path, **options: Any) -> int:
         max_attempts=args.max_attempts,
         retry_base=args.retry_base,
         throttle_pause=args.throttle_pause,
+        defer_retry=prepared.project.deferrals.retry_minutes * 60,
+        defer_lifetime=prepared.project.deferrals.lifetime_hours * 3600,
         on_retry=relay_notice(after_bar=not (args.testing or args.quiet) and sys.stderr.isatty()),
     )
     if args.testing:
@@ -254,9 +268,13 @@ def _test_recipients(prepared: Prepared, args: SendArgs) -> list[Any]:
 
 def _dry_run(prepared: Prepared, args: SendArgs, out: Path) -> int:
     from dispatch_mail.delivery import campaign
+    from dispatch_mail.suppression import open_store
 
-    recipients = _test_recipients(prepared, args) if args.testing else None
-    count, excluded = campaign.dry_run(prepared, recipients, args.list_name, out)
+    if args.testing:
+        count, excluded = campaign.dry_run(prepared, _test_recipients(prepared, args), None, out)
+    else:
+        with open_store(prepared.project, url=args.database) as store:
+            count, excluded = campaign.dry_run(prepared, None, args.list_name, out, store)
     for exclusion in excluded:
         echo(f"excluded: {exclusion}", err=True)
     echo(f"dry run: {plural(count, 'message')} written to {out}; nothing was sent")
@@ -295,6 +313,8 @@ def _list_send(
         journal_path=args.journal_path,
         force=args.force,
         uncertain=args.uncertain,
+        retry_deferred=args.retry_deferred,
+        database_url=args.database,
         resume_command=resume_command(sys.argv[1:]),
     ) as list_send:
         plan = list_send.plan
@@ -325,6 +345,8 @@ def _print_outcome(outcome: SendOutcome, *, progress_shown: bool) -> int:
         echo(("\n" if at_once else "") + note, err=True)
     if outcome.resume_command:
         echo(f"resume with: {outcome.resume_command}", err=True)
+        if outcome.counts.get("deferred"):
+            echo("(add --retry-deferred to try the deferred ones at once)", err=True)
     return outcome.exit_code
 
 

@@ -42,6 +42,18 @@ def describe_plan(plan: SendPlan) -> str:
             f"  in flight:    {plan.recovered:,} were in flight when the last run stopped; "
             f"the server may have them; they {what}"
         )
+    if plan.deferred_released:
+        lines.append(
+            f"  deferred:     {plan.deferred_released:,} refused for now last time (4xx), "
+            "due again: tried now with their Message-IDs"
+        )
+    if c.get("deferred") and plan.deferred_next is not None:
+        from dispatch_mail.delivery.session import due_time
+
+        lines.append(
+            f"  waiting:      {c['deferred']:,} deferred, the next due at "
+            f"{due_time(plan.deferred_next)} (--retry-deferred tries them now)"
+        )
     if plan.removed_from_list:
         lines.append(
             f"  removed:      {plan.removed_from_list:,} removed from the list since the send "

@@ -65,10 +65,13 @@ def status(
 
 
 def describe_status(entry: JournalStatus) -> list[str]:
+    from dispatch_mail.delivery.session import due_time
+
     c = entry.counts
     lines = [
         f"{entry.journal}: {c['sent']:,}/{entry.total:,} sent, {c['pending']:,} pending, "
-        f"{c['failed']:,} failed, {c['held']:,} held, {c['sending']:,} in flight"
+        f"{c.get('deferred', 0):,} deferred, {c['failed']:,} failed, {c['held']:,} held, "
+        f"{c['sending']:,} in flight"
     ]
     if entry.sending_now:
         lines.append(f"  sending now:  {entry.sending_now}")
@@ -76,6 +79,15 @@ def describe_status(entry: JournalStatus) -> list[str]:
         lines.append(
             f"  {entry.uncertain} interrupted in flight at some point (possible duplicates)"
         )
+    for d in entry.deferred[:50]:
+        lines.append(
+            f"  deferred: {d.email}: due {due_time(d.due)} (deferred {d.deferrals}×, "
+            f"since {due_time(d.since)}): {d.last_reply or ''}"
+        )
+    if len(entry.deferred) > 50:
+        lines.append(f"  … and {len(entry.deferred) - 50} more deferred (--format json for all)")
+    if entry.sent_after_deferral:
+        lines.append(f"  reached after a deferral: {entry.sent_after_deferral:,}")
     lines += [f"  failed: {f.email}: {f.reply}" for f in entry.failures[:50]]
     if len(entry.failures) > 50:
         lines.append(f"  … and {len(entry.failures) - 50} more (--failures-csv FILE for all)")

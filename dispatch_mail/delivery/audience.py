@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import getaddresses
 from pathlib import Path
@@ -256,10 +256,16 @@ def _refusal(cells: list[tuple[str, str]]) -> str | None:
     return None
 
 
+FILE_SUPPRESSED = "suppressed: unsubscribed or bounced"  # the reason of a suppression file's row
+
+
 def scan_audience(
-    path: Path, suppressed: set[str] | None = None
+    path: Path, suppressed: Mapping[str, str] | set[str] | None = None
 ) -> Iterator[Recipient | Exclusion]:
     """Stream a recipients CSV: each row a Recipient, or an Exclusion with its line and reason.
+
+    ``suppressed``: the dedupe keys not to send to; a mapping gives each one's reason
+    (the suppression store's "suppressed (unsubscribed): …"), a set the file's.
 
     The email column is the one named email, e-mail, Email Address… (any case,
     space, '-' or '_'); UTF-16 and UTF-32 files with a byte order mark are read.
@@ -282,7 +288,8 @@ def scan_audience(
             continue
         key = dedupe_key(address)
         if key in suppressed:
-            yield Exclusion(shown, line, address, "suppressed: unsubscribed or bounced")
+            why = suppressed[key] if isinstance(suppressed, Mapping) else FILE_SUPPRESSED
+            yield Exclusion(shown, line, address, why)
             continue
         if key in seen:
             yield Exclusion(shown, line, address, f"duplicate: same address as line {seen[key]}")

@@ -28,12 +28,14 @@ from dispatch_mail.delivery.audience import (
 from dispatch_mail.delivery.engine import SendEngine, SendOptions, SendSummary
 from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
+from dispatch_mail.delivery.screening import BatchScreen, suppressed_reasons
 from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
 from dispatch_mail.mail.dkim import DkimSigner
 from dispatch_mail.mail.headers import make_message_id
 from dispatch_mail.mail.personal import PersonalMessages
-from dispatch_mail.mail.tokens import load_secret
+from dispatch_mail.mail.tokens import TokenKeys
+from dispatch_mail.mail.verp import check_return_path
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.loader import load, shown_path
@@ -41,6 +43,7 @@ from dispatch_mail.project.paths import journal_path as default_journal_path
 from dispatch_mail.project.schema import validate_email
 from dispatch_mail.project.settings import PROJECT_FILE, Project
 from dispatch_mail.render import render_issue
+from dispatch_mail.suppression.base import SuppressionStore
 
 USER_ENV, PASSWORD_ENV, DKIM_KEY_ENV = (
     "DISPATCH_SMTP_USER",
@@ -155,8 +158,12 @@ def prepare(
                 )
             ]
         )
-    secret = load_secret(secret_file, required=secret_required)
-    ephemeral = secret is None
+    problem = check_return_path(project.return_path) if project.return_path else None
+    if problem:
+        where = shown_path(project.root / PROJECT_FILE)
+        raise ContentError([Problem(where, 0, 0, "return_path", problem)])
+    keys = TokenKeys.load(secret_file, required=secret_required)
+    ephemeral = keys is None
     rendered = render_issue(project, issue, personal=True)
     digest = hashlib.sha256()
     for part in (issue.subject, rendered.text, rendered.html):
@@ -166,7 +173,7 @@ def prepare(
         project,
         issue,
         rendered,
-        secret=secret or secrets.token_bytes(32),
+        keys=keys or TokenKeys.from_secrets(secrets.token_bytes(32)),
         test=test,
         subject_prefix=(project.subject_prefix or "") if test else "",
         dkim_signer=_dkim_signer(project),
@@ -201,8 +208,10 @@ def open_send(
     options: SendOptions | None = None,
     journal_path: Path | None = None,
     suppression: Path | None = None,
+    store: SuppressionStore | None = None,
     force: bool = False,
     uncertain: str = "resend",
+    retry_deferred: bool = False,
     lease_stale_after: float = DEFAULT_STALE_AFTER,
 ) -> tuple[Journal, SendPlan]:
     """Hold the journal, bind it to this issue, read the list (streamed), recover, plan.
@@ -212,18 +221,23 @@ def open_send(
     the other's messages in flight for a crash's. ``lease_stale_after``: seconds
     without a heartbeat after which a lease held from another host is taken over.
     The plan is made once, here, from the journal as it now is and the relay it will use.
+    Whoever the suppression ``store`` bars from the list is excluded, with the reason.
+    Deferred recipients that are due (all of them, with ``retry_deferred``) are tried again.
     """
     project, issue = prepared.project, prepared.issue
     label, csv_path, list_suppression = resolve_list(project, list_name)
+    prepared.messages.list_name = label
     path = journal_path or default_journal_path(project, issue.slug, label)
     journal = Journal.open(path)
     try:
         journal.check_binding(issue.slug, prepared.content_hash, force=force)  # refused: unchanged
         journal.take_lease(lease_stale_after)
         new = journal.bind(issue.slug, prepared.content_hash, force=force)
-        suppressed = read_suppressed(suppression or list_suppression)
+        from_file = read_suppressed(suppression or list_suppression)
+        suppressed = suppressed_reasons(store, label, from_file) if store else from_file
         domain = project.sender.domain
         synced = journal.sync(scan_audience(csv_path, suppressed), domain, issue.slug)
+        released, deferred_left = journal.release_deferred(now=retry_deferred)
         recovered = journal.recover(resend=uncertain == "resend")
         if uncertain == "resend":
             journal.release_held()
@@ -241,6 +255,8 @@ def open_send(
             recover_policy=uncertain,
             new_send=new,
             removed_from_list=synced.removed,
+            deferred_released=released,
+            deferred_next=journal.next_deferred_at() if deferred_left else None,
         )
     except BaseException:
         journal.close()  # and the lease with it
@@ -254,8 +270,11 @@ async def run_send(
     settings: SmtpSettings,
     options: SendOptions,
     progress: Callable[[SendSummary, dict[str, int]], None] | None = None,
+    store: SuppressionStore | None = None,
 ) -> SendSummary:
-    return await SendEngine(journal, prepared.messages, settings, options, progress).run()
+    screen = BatchScreen(store, prepared.messages.list_name, journal) if store else None
+    engine = SendEngine(journal, prepared.messages, settings, options, progress, screen)
+    return await engine.run()
 
 
 # ------------------------------------------------------------------ test sends
@@ -298,7 +317,11 @@ async def send_test(
 
 # ------------------------------------------------------------------ dry run
 def dry_run(
-    prepared: Prepared, recipients: list[Recipient] | None, list_name: str | None, out: Path
+    prepared: Prepared,
+    recipients: list[Recipient] | None,
+    list_name: str | None,
+    out: Path,
+    store: SuppressionStore | None = None,
 ) -> tuple[int, list[Exclusion]]:
     """Write every message as it would be sent, to a folder of .eml files or an mbox.
 
@@ -307,8 +330,11 @@ def dry_run(
     excluded: list[Exclusion] = []
     if recipients is None:
         assert list_name is not None
-        _, csv_path, suppression = resolve_list(prepared.project, list_name)
-        items = scan_audience(csv_path, read_suppressed(suppression))
+        label, csv_path, suppression = resolve_list(prepared.project, list_name)
+        prepared.messages.list_name = label
+        from_file = read_suppressed(suppression)
+        suppressed = suppressed_reasons(store, label, from_file) if store else from_file
+        items = scan_audience(csv_path, suppressed)
     else:
         items = iter(recipients)
     date = format_datetime(datetime.now(UTC))

@@ -14,13 +14,14 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
-from dispatch_mail.delivery.connections import OnRetry, RelayConnector
+from dispatch_mail.delivery.connections import RelayConnector
 from dispatch_mail.delivery.journal import Journal, Row, SentReply
+from dispatch_mail.delivery.options import SendOptions as SendOptions
+from dispatch_mail.delivery.options import SendSummary as SendSummary
 from dispatch_mail.delivery.ratelimit import RateLimiter
 from dispatch_mail.delivery.smtp import (
     SmtpSettings,
@@ -30,57 +31,16 @@ from dispatch_mail.delivery.smtp import (
     reset_or_drop,
     send_data,
 )
-from dispatch_mail.errors import DeliveryError, RecipientDataError
+from dispatch_mail.errors import DeliveryError, DispatchError, RecipientDataError
 from dispatch_mail.mail.personal import PersonalMessages
 
 if TYPE_CHECKING:
     import aiosmtplib
 
 
-@dataclass
-class SendOptions:
-    """How hard to push the relay, and when to give up on a recipient or on the send."""
-
-    concurrency: int = 4
-    rate: float | None = None  # messages per second, None = as fast as the relay takes them
-    max_per_hour: int | None = None
-    max_per_day: int | None = None
-    max_attempts: int = 5
-    retry_base: float = 5.0  # seconds before the first retry; doubles each attempt, with jitter
-    retry_max: float = 600.0
-    throttle_pause: float = 30.0  # pause of the whole send after a throttling reply
-    # the same 5xx after DATA for this many recipients in a row: the message itself is refused
-    # (the same count of 5xx at RCPT that blame us: the relay will not take our mail)
-    abort_after_data_rejects: int = 5
-    connect_attempts: int = 3  # tries to reach a relay that does not answer, then the send stops
-    on_retry: OnRetry | None = None  # told of each retry to reach the relay, to show the user
-
-
-@dataclass
-class SendSummary:
-    """What this run did (the journal holds what every run did)."""
-
-    sent: int = 0
-    failed: int = 0
-    retried: int = 0
-    possibly_duplicated: int = 0
-    throttled: int = 0
-    connections: int = 0
-    started: float = field(default_factory=time.monotonic)
-    ended: float | None = None
-    interrupted: bool = False
-    stopped_reason: str | None = None
-
-    @property
-    def duration(self) -> float:
-        return (self.ended or time.monotonic()) - self.started
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.duration if self.duration > 0 else 0.0
-
-
 Progress = Callable[[SendSummary, dict[str, int]], None]  # called twice a second, and at the end
+# before each batch: the rows still allowed (the rest withdrawn from the journal by it)
+Screen = Callable[[list[Row]], list[Row]]
 
 
 class SendEngine:
@@ -93,8 +53,10 @@ class SendEngine:
         settings: SmtpSettings,
         options: SendOptions,
         progress: Progress | None = None,
+        screen: Screen | None = None,
     ):
         self.journal = journal
+        self.screen = screen
         self.messages = messages
         self.settings = settings
         self.options = options
@@ -102,7 +64,7 @@ class SendEngine:
         self.summary = SendSummary()
         self.limiter = RateLimiter(options.rate, burst=options.concurrency)
         self.stop = asyncio.Event()
-        self.fatal: DeliveryError | None = None
+        self.fatal: DispatchError | None = None
         self.crash: Exception | None = None
         self.connector = RelayConnector(
             settings,
@@ -177,6 +139,17 @@ class SendEngine:
             if budget is not None and budget <= 0:
                 return
             batch = self.journal.next_batch(last_id, 200 if budget is None else min(200, budget))
+            if batch and self.screen is not None:
+                last_id = batch[-1].id
+                try:
+                    allowed = self.screen(batch)  # who unsubscribed or bounced meanwhile
+                except DispatchError as exc:  # the store cannot say: mail nobody unchecked
+                    self._abort(exc)
+                    return
+                self.summary.withdrawn += len(batch) - len(allowed)
+                if not allowed:
+                    continue
+                batch = allowed
             if batch:
                 for row in batch:
                     if self.stop.is_set():
@@ -313,7 +286,7 @@ class SendEngine:
         self.journal.mark_sending(row.id, after_sent=self._accepted.pop(worker, None))
         phase = "mail"
         try:
-            await client.mail(self.messages.sender)
+            await client.mail(self.messages.envelope_sender(row.id))
             phase = "rcpt"
             await client.rcpt(row.email)
             phase = "data"
@@ -398,15 +371,19 @@ class SendEngine:
         if uncertain:
             self.summary.possibly_duplicated += 1
         if attempts >= self.options.max_attempts:
-            self.journal.mark_failed(row.id, code, f"gave up after {attempts} attempts: {reply}")
-            self.summary.failed += 1
+            o = self.options
+            reply = f"{attempts} attempts this run: {reply}"
+            if self.journal.mark_deferred(row.id, code, reply, o.defer_retry, o.defer_lifetime):
+                self.summary.deferred += 1
+            else:
+                self.summary.failed += 1
             return
         delay = min(self.options.retry_max, self.options.retry_base * 2 ** (attempts - 1))
         delay *= random.uniform(0.5, 1.5)
         self.journal.mark_retry(row.id, code, reply, time.time() + delay, uncertain=uncertain)
         self.summary.retried += 1
 
-    def _abort(self, error: DeliveryError) -> None:
+    def _abort(self, error: DispatchError) -> None:
         if self.fatal is None:
             self.fatal = error
         self.stop.set()

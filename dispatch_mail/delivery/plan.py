@@ -28,6 +28,8 @@ class SendPlan:
     recover_policy: str = "resend"
     new_send: bool = True
     removed_from_list: int = 0  # still to send when the send began, no longer in the list now
+    deferred_released: int = 0  # deferred recipients due again, tried in this run
+    deferred_next: float | None = None  # when the next deferred recipient not yet due is due
 
     @property
     def total(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -19,6 +20,7 @@ from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
 from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.errors import DispatchError
+from dispatch_mail.suppression import open_store
 
 Progress = Callable[[SendSummary, dict[str, int]], None]
 
@@ -43,9 +45,19 @@ class SendOutcome:
     resume_command: str | None = None
 
 
+DEFERRED_EXIT = 75  # sysexits.h EX_TEMPFAIL: nothing failed, some are to be tried again later
+
+
 def exit_code_for(counts: Mapping[str, int]) -> int:
-    """0 when nobody failed permanently, else 1 (docs/sending.md)."""
-    return 1 if counts.get("failed") else 0
+    """1 when someone failed permanently, 75 when some are deferred, else 0 (docs/sending.md)."""
+    if counts.get("failed"):
+        return 1
+    return DEFERRED_EXIT if counts.get("deferred") else 0
+
+
+def due_time(when: float) -> str:
+    """A deferred recipient's due time as the person sending reads it: UTC, to the minute."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class ListSend:
@@ -65,6 +77,8 @@ class ListSend:
         journal_path: Path | None = None,
         force: bool = False,
         uncertain: str = "resend",
+        retry_deferred: bool = False,
+        database_url: str | None = None,
         resume_command: str | None = None,
         lease_stale_after: float = DEFAULT_STALE_AFTER,
     ):
@@ -72,16 +86,24 @@ class ListSend:
         self.resume_command = resume_command
         self.journal: Journal
         self.plan: SendPlan
-        self.journal, self.plan = open_send(
-            prepared,
-            list_name,
-            settings=settings,
-            options=options,
-            journal_path=journal_path,
-            force=force,
-            uncertain=uncertain,
-            lease_stale_after=lease_stale_after,
-        )
+        # the store first: a send that cannot check who left the list does not start
+        self.store = open_store(prepared.project, url=database_url)
+        try:
+            self.journal, self.plan = open_send(
+                prepared,
+                list_name,
+                settings=settings,
+                options=options,
+                journal_path=journal_path,
+                store=self.store,
+                force=force,
+                uncertain=uncertain,
+                retry_deferred=retry_deferred,
+                lease_stale_after=lease_stale_after,
+            )
+        except BaseException:
+            self.store.close()
+            raise
 
     def __enter__(self) -> ListSend:
         return self
@@ -95,17 +117,28 @@ class ListSend:
         self.close()
 
     def close(self) -> None:
-        self.journal.close()
+        try:
+            self.journal.close()
+        finally:
+            self.store.close()
 
     def nothing_to_send(self) -> SendOutcome:
         counts = frozen_counts(self.journal.counts())
+        if counts.get("deferred") and self.plan.deferred_next is not None:
+            report = (
+                f"nothing due now: {counts['deferred']:,} deferred, the next due at "
+                f"{due_time(self.plan.deferred_next)}"
+            )
+            return SendOutcome(exit_code_for(counts), counts, report=report)
         return SendOutcome(exit_code_for(counts), counts, report=NOTHING_TO_SEND)
 
     def run(self, progress: Progress | None = None) -> SendOutcome:
         """Send to everyone the plan counts as due; never raises for a send that stopped."""
         try:
             summary = asyncio.run(
-                run_send(self.journal, self.prepared, self.settings, self.options, progress)
+                run_send(
+                    self.journal, self.prepared, self.settings, self.options, progress, self.store
+                )
             )
         except DispatchError as exc:
             # the error first, then how to go on: the last line is the one to copy
@@ -131,7 +164,8 @@ class ListSend:
         counts = frozen_counts(self.journal.counts())
         report = (
             f"sent {summary.sent:,}, failed {summary.failed:,}, "
-            f"still pending {counts['pending']:,}, "
+            + (f"deferred {counts['deferred']:,}, " if counts.get("deferred") else "")
+            + f"still pending {counts['pending']:,}, "
             f"in {summary.duration:.1f}s ({summary.rate:.0f}/s); "
             f"{counts['sent']:,} of {sum(counts.values()):,} reached in all"
         )
@@ -148,7 +182,22 @@ class ListSend:
             )
         if summary.stopped_reason:
             notes.append(f"stopped: {summary.stopped_reason}")
-        unfinished = summary.interrupted or bool(summary.stopped_reason) or counts["pending"] > 0
+        if summary.withdrawn:
+            notes.append(
+                f"{summary.withdrawn:,} unsubscribed or bounced while the send ran: not sent"
+            )
+        due = self.journal.next_deferred_at() if counts.get("deferred") else None
+        if due is not None:
+            notes.append(
+                f"deferred: {counts['deferred']:,} refused for now (4xx); the next is due at "
+                f"{due_time(due)}; run the same command again then"
+            )
+        unfinished = (
+            summary.interrupted
+            or bool(summary.stopped_reason)
+            or counts["pending"] > 0
+            or counts.get("deferred", 0) > 0
+        )
         return SendOutcome(
             130 if summary.interrupted else exit_code_for(counts),
             counts,

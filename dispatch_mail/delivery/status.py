@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch_mail.delivery.journal import Journal
+from dispatch_mail.delivery.journal import Deferred, Journal
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.loader import load
@@ -32,6 +32,8 @@ class JournalStatus:
     failures: tuple[Failure, ...]
     excluded: tuple[str, ...] = ()
     sending_now: str | None = None  # the send that holds the journal now: pid, host, since
+    deferred: tuple[Deferred, ...] = ()
+    sent_after_deferral: int = 0
 
     @property
     def total(self) -> int:
@@ -47,6 +49,18 @@ class JournalStatus:
             ],
             "excluded": list(self.excluded),
             "sending_now": self.sending_now,
+            "deferred": [
+                {
+                    "email": d.email,
+                    "code": d.last_code,
+                    "reply": d.last_reply,
+                    "due": d.due,
+                    "since": d.since,
+                    "deferrals": d.deferrals,
+                }
+                for d in self.deferred
+            ],
+            "sent_after_deferral": self.sent_after_deferral,
         }
 
 
@@ -84,6 +98,8 @@ def send_status(
                     ),
                     excluded=tuple(str(e) for e in journal.exclusions()) if excluded else (),
                     sending_now=holder.describe() if holder else None,
+                    deferred=tuple(journal.deferred()),
+                    sent_after_deferral=journal.sent_after_deferral(),
                 )
             )
     return statuses

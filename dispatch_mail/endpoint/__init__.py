@@ -1,1 +1,1 @@
-"""`dispatch serve`: the one-click unsubscribe endpoint, its confirmation page, and the relays' webhooks."""
+"""`dispatch serve`: the one-click unsubscribe endpoint, its confirmation page, the webhooks."""

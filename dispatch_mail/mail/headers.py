@@ -170,7 +170,13 @@ def issue_fields(
 
 
 def recipient_fields(
-    project: Project, to: Mailbox, *, date: str, message_id: str, unsubscribe_url: str
+    project: Project,
+    to: Mailbox,
+    *,
+    date: str,
+    message_id: str,
+    unsubscribe_url: str,
+    unsubscribe_token: str = "",
 ) -> list[Field]:
     """The fields of one copy: who it is for, when, its id and its unsubscribe links, in order.
 
@@ -179,7 +185,9 @@ def recipient_fields(
     """
     uris = [unsubscribe_url]
     if project.footer.unsubscribe_mailto:
-        uris.append(f"mailto:{project.footer.unsubscribe_mailto}?subject=unsubscribe")
+        # the same opaque token as the URL: `dispatch bounces` tells whom and which list it is
+        subject = f"unsubscribe%20{unsubscribe_token}" if unsubscribe_token else "unsubscribe"
+        uris.append(f"mailto:{project.footer.unsubscribe_mailto}?subject={subject}")
     return [
         _field("To", Mailbox(header_text(to.name, DISPLAY_NAME_MAX), to.address)),
         _field("Date", date),

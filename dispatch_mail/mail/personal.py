@@ -29,7 +29,8 @@ from dispatch_mail.mail.headers import (
     list_id,
     recipient_fields,
 )
-from dispatch_mail.mail.tokens import make_token
+from dispatch_mail.mail.tokens import TokenKeys
+from dispatch_mail.mail.verp import envelope_sender
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.schema import validate_email
 from dispatch_mail.project.settings import Project
@@ -49,14 +50,16 @@ class PersonalMessages:
         issue: Issue,
         rendered: Rendered,
         *,
-        secret: bytes,
+        keys: TokenKeys,
+        list_name: str = "test",
         test: bool = False,
         subject_prefix: str = "",
         dkim_signer: DkimSigner | None = None,
     ):
         self.project, self.issue = project, issue
-        self.secret = secret
-        self.sender = project.sender.address  # the envelope's MAIL FROM
+        self.keys = keys
+        self.list_name = list_name  # the list the tokens and VERP addresses name
+        self.sender = project.sender.address
         self.list_id = list_id(project)
         self.dkim = dkim_signer
         self.boundary = f"=_dispatch_{secrets.token_hex(12)}"
@@ -72,16 +75,34 @@ class PersonalMessages:
         self._head = encode_fields(shared) + content_type.encode("ascii")  # folded: 78 columns
         # the shortest recipient: if even their fields cannot be sent, the project is at fault
         probe = "x@example.org"
-        self._recipient_head(probe, "", "<x@example.org>", PROBE_DATE, self.unsubscribe_url(probe))
+        token = self.unsubscribe_token(probe)
+        self._recipient_head(probe, "", "<x@example.org>", PROBE_DATE, token)
 
-    def unsubscribe_url(self, email: str) -> str:
-        token = make_token(self.secret, self.list_id, email)
+    def unsubscribe_token(self, email: str) -> str:
+        """The opaque token that names this recipient, the list and the issue (mail/tokens.py)."""
+        return self.keys.seal(self.list_name, self.issue.slug, email)
+
+    def unsubscribe_url(self, email: str, token: str | None = None) -> str:
+        token = token if token is not None else self.unsubscribe_token(email)
         return self.project.footer.unsubscribe_url.replace("{token}", token)
 
-    def merge_values(self, email: str, fields: dict[str, str]) -> dict[str, str]:
+    def envelope_sender(self, row: int) -> str:
+        """MAIL FROM of the journal's row ``row``: the return path, VERP when it has '{token}'."""
+        return envelope_sender(
+            self.project.return_path,
+            self.sender,
+            self.keys.secret,
+            self.issue.slug,
+            self.list_name,
+            row,
+        )
+
+    def merge_values(
+        self, email: str, fields: dict[str, str], token: str | None = None
+    ) -> dict[str, str]:
         """One recipient's value of every name in MERGE_FIELDS."""
         return {
-            "unsubscribe_url": self.unsubscribe_url(email),
+            "unsubscribe_url": self.unsubscribe_url(email, token),
             "greeting": greeting_for(self.issue, header_text(fields.get("name", ""))),
             "email": email,
         }
@@ -95,10 +116,11 @@ class PersonalMessages:
         problem = validate_email(email)
         if problem is not None:
             raise RecipientDataError(f"not a usable address: {problem}", recipient=email)
-        values = self.merge_values(email, fields)
-        name, url = fields.get("name", ""), values["unsubscribe_url"]
+        token = self.unsubscribe_token(email)
+        values = self.merge_values(email, fields, token)
+        name = fields.get("name", "")
         try:
-            head = self._recipient_head(email, name, message_id, date, url)
+            head = self._recipient_head(email, name, message_id, date, token)
         except ContentError as exc:
             reason = "; ".join(f"{p.key}: {p.message}" for p in exc.problems)
             raise RecipientDataError(reason, recipient=email) from None
@@ -122,7 +144,7 @@ class PersonalMessages:
         return message
 
     def _recipient_head(
-        self, email: str, name: str, message_id: str, date: str, unsubscribe_url: str
+        self, email: str, name: str, message_id: str, date: str, token: str
     ) -> bytes:
         """The header lines that name the recipient; ContentError when one cannot be sent."""
         personal = recipient_fields(
@@ -130,7 +152,8 @@ class PersonalMessages:
             Mailbox(name, email),
             date=date,
             message_id=message_id,
-            unsubscribe_url=unsubscribe_url,
+            unsubscribe_url=self.unsubscribe_url(email, token),
+            unsubscribe_token=token,
         )
         return encode_fields(personal)
 

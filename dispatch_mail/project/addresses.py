@@ -1,4 +1,4 @@
-"""One spelling of an address for comparing: the list, the journal and the suppression store agree."""
+"""One spelling of an address for comparing: the list, the journal and the store agree."""
 
 from __future__ import annotations
 

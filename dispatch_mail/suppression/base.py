@@ -30,7 +30,9 @@ class SuppressionStore(abc.ABC):
 
     # ------------------------------------------------------------------ reading
     @abc.abstractmethod
-    def suppressed(self, list_name: str, emails: Iterable[str] | None = None) -> dict[str, Suppression]:
+    def suppressed(
+        self, list_name: str, emails: Iterable[str] | None = None
+    ) -> dict[str, Suppression]:
         """dedupe_key → the suppression that bars it from ``list_name`` (its own or ALL_LISTS).
 
         With ``emails``, only those addresses are looked up (a batch before it is sent);

@@ -18,7 +18,7 @@ ALL_LISTS = "*"  # a hard bounce or a complaint is the address's, whatever list 
 Reason = Literal["unsubscribed", "hard-bounce", "soft-bounce", "complaint", "manual"]
 REASONS: tuple[Reason, ...] = ("unsubscribed", "hard-bounce", "soft-bounce", "complaint", "manual")
 
-# where a suppression came from; a webhook's is "webhook:<provider>" (ses, postmark, mailgun, sendgrid)
+# where a suppression came from; a webhook's is "webhook:<provider>" (ses, postmark, …)
 SOURCES = (
     "one-click",
     "confirmation-page",
@@ -85,7 +85,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class SoftBouncePolicy:
-    """Soft bounces suppress only when ``limit`` fall within ``window_days`` (mature senders: 3 in 30)."""
+    """Soft bounces suppress only when ``limit`` fall within ``window_days`` (3 in 30 is usual)."""
 
     limit: int = 3
     window_days: int = 30

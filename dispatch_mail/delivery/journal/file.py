@@ -19,8 +19,9 @@ from dispatch_mail.errors import JournalError, UsageError
 from dispatch_mail.project.paths import shown_path
 
 APPLICATION_ID = 0x44535054  # "DSPT"
-SCHEMA_VERSION = 1
-STATES = ("pending", "sending", "sent", "failed", "held")
+SCHEMA_VERSION = 2  # 2: the 'deferred' state and deferred_at
+READABLE_VERSIONS = (1, 2)  # status reads a journal of a dispatch before deferrals as it is
+STATES = ("pending", "sending", "sent", "deferred", "failed", "held")
 BUSY_TIMEOUT = 10.0  # seconds a connection waits for another one's write to end
 
 _STATE_LIST = ",".join(f"'{state}'" for state in STATES)  # the CHECK constraint's list
@@ -40,7 +41,9 @@ CREATE TABLE recipients (
     uncertain INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    sent_at REAL
+    sent_at REAL,
+    deferred_at REAL,  -- when a temporary refusal first outlasted a run: its lifetime starts here
+    deferrals INTEGER NOT NULL DEFAULT 0
 );
 -- no index on state: the sender reads pending rows in id order from where it left off (a rowid
 -- range), and every index would cost each of the two commits per message a few more µs
@@ -195,7 +198,7 @@ def _identify(conn: sqlite3.Connection, path: Path, *, fresh_allowed: bool) -> b
         return True
     if app_id != APPLICATION_ID:
         raise _refusal(path, "an SQLite file that is not a dispatch journal")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise JournalError(
             f"{shown_path(path)}: journal schema version {version}; "
             f"this dispatch reads version {SCHEMA_VERSION}",
@@ -214,10 +217,29 @@ def _create_schema(conn: sqlite3.Connection, path: Path) -> None:
                     conn.execute(statement)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+            _upgrade_from_1(conn)
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
+
+
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 → 2, inside the caller's transaction: the state CHECK gains 'deferred'.
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt with its rows and ids.
+    """
+    conn.execute("ALTER TABLE recipients RENAME TO recipients_v1")
+    table = _SCHEMA.split("CREATE TABLE recipients", 1)[1].split(";", 1)[0]
+    conn.execute(f"CREATE TABLE recipients{table}")
+    columns = (
+        "id, email, email_key, fields, state, attempts, message_id, last_code, last_reply,"
+        " not_before, uncertain, created_at, updated_at, sent_at"
+    )
+    conn.execute(f"INSERT INTO recipients({columns}) SELECT {columns} FROM recipients_v1")
+    conn.execute("DROP TABLE recipients_v1")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:

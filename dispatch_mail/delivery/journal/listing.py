@@ -18,11 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dispatch_mail.delivery.audience import Exclusion, Recipient
-from dispatch_mail.project.addresses import dedupe_key
 from dispatch_mail.delivery.journal.file import rollback
 from dispatch_mail.mail.headers import make_message_id
+from dispatch_mail.project.addresses import dedupe_key
 
-UNSENT = "('pending','held','sending')"  # the states of a row whose message is still to go
+# the states of a row whose message is still to go
+UNSENT = "('pending','held','sending','deferred')"
 _BATCH = 2000
 _Values = tuple[str, str, str, str, float, float]
 

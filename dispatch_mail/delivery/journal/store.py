@@ -12,18 +12,18 @@ SQLite itself (a full disk, a read-only file) becomes a JournalError in one line
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from dispatch_mail.delivery.audience import Exclusion, Recipient
 from dispatch_mail.delivery.journal import lease
 from dispatch_mail.delivery.journal.checkpoints import Checkpointer
+from dispatch_mail.delivery.journal.deferrals import Deferrals
 from dispatch_mail.delivery.journal.file import (
     STATES,
     connect_for_reading,
@@ -31,6 +31,8 @@ from dispatch_mail.delivery.journal.file import (
     explain,
     rollback,
 )
+from dispatch_mail.delivery.journal.guard import reads as _reads
+from dispatch_mail.delivery.journal.guard import writes as _writes
 from dispatch_mail.delivery.journal.listing import ListSync, sync_list
 from dispatch_mail.errors import JournalBusy, JournalError
 from dispatch_mail.project.paths import shown_path
@@ -55,37 +57,7 @@ class Row:
     last_reply: str | None = None
 
 
-def _writes(method: Callable[Concatenate[Journal, P], R]) -> Callable[Concatenate[Journal, P], R]:
-    """SQLite's failure to write (disk full, read-only) as one clear JournalError."""
-
-    @functools.wraps(method)
-    def wrapper(self: Journal, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise JournalError(
-                f"{shown_path(self.path)}: cannot write the journal: {explain(exc)}; "
-                "what it recorded up to here is kept: fix that, then run the same command again",
-                self.path,
-            ) from None
-
-    return wrapper
-
-
-def _reads(method: Callable[Concatenate[Journal, P], R]) -> Callable[Concatenate[Journal, P], R]:
-    @functools.wraps(method)
-    def wrapper(self: Journal, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise JournalError(
-                f"{shown_path(self.path)}: cannot read the journal: {explain(exc)}", self.path
-            ) from None
-
-    return wrapper
-
-
-class Journal:
+class Journal(Deferrals):
     """One send's recipients and their states; the only code that speaks SQL to the file."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection):
