@@ -10,13 +10,8 @@ that stops answering (503); no token in the server's output; SIGTERM exits 0.
 from __future__ import annotations
 
 import datetime
-import http.client
-import queue
 import signal
-import subprocess
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,9 +22,9 @@ from dispatch_mail.project.loader import load_project
 from dispatch_mail.suppression import Suppression, open_store
 from tests.helpers.postgres import PASSWORD, Cluster
 from tests.helpers.project import PROJECT_YAML, create_project
-from tests.helpers.send import SECRET, run, spawn
+from tests.helpers.send import SECRET, run
+from tests.helpers.serve import Served, start_serve
 
-WAIT = 30
 OLD_SECRET = "a rotated-out secret of 2025, still honoured"
 FOREIGN_SECRET = "somebody else's secret, never given to us"
 TODAY = datetime.date.today()
@@ -59,86 +54,6 @@ def seal(
     email: str, *, keys: TokenKeys = KEYS, days_ago: int = 0, list_name: str = "subscribers"
 ) -> str:
     return keys.seal(list_name, "2026-q1", email, issued=TODAY - datetime.timedelta(days=days_ago))
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
-@dataclass
-class Served:
-    """A running `dispatch serve`; its output is collected as it comes."""
-
-    proc: subprocess.Popen[str]
-    root: Path
-    port: int = 0
-    lines: list[str] = field(default_factory=list)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return Reply(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-            )
-        finally:
-            conn.close()
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("dispatch serve did not stop:\n" + self.output) from None
-        for thread in self.threads:
-            thread.join(timeout=WAIT)
-        return code
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-
-def start_serve(root: Path, *args: str, **env: str) -> Served:
-    """`dispatch serve --port 0` in ``root``; returns once it printed its address."""
-    proc = spawn(["serve", "--port", "0", *args], root, **env)
-    served = Served(proc, root)
-    first: queue.Queue[str] = queue.Queue()
-
-    def read(stream: object, announce: bool) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            served.lines.append(line)
-            if announce and line.startswith("serving "):
-                first.put(line)
-        first.put("")
-
-    for stream, announce in ((proc.stdout, True), (proc.stderr, False)):
-        served.threads.append(threading.Thread(target=read, args=(stream, announce), daemon=True))
-        served.threads[-1].start()
-    line = first.get(timeout=WAIT)
-    if not line.startswith("serving http://127.0.0.1:"):
-        served.stop()
-        raise AssertionError("dispatch serve did not start:\n" + served.output)
-    served.port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
-    return served
 
 
 def suppressions(root: Path, email: str) -> list[Suppression]:

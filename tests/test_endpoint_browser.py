@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_endpoint import Served, seal, start_serve, suppressions, write_project
+from tests.helpers.serve import Served, start_serve
+from tests.test_endpoint import seal, suppressions, write_project
 
 
 @pytest.fixture

@@ -120,3 +120,11 @@ def records(text: TextIO, shown: str, encoding: str) -> Iterator[Record]:
             yield line, None, f"not valid {encoding} (save the file as UTF-8)"
             continue
         yield line, cells, None
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def inert_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP, CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch_mail.delivery.csvfile import inert_cell
 from dispatch_mail.delivery.journal import Deferred, Journal
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.files import atomic_write
@@ -113,12 +114,11 @@ def write_failures_csv(path: Path, statuses: list[JournalStatus]) -> None:
     then shows it as text instead of running it as a formula.
     """
 
-    def cell(text: str) -> str:
-        return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r", "\0")) else text
-
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "code", "reply"])
     for status in statuses:
-        writer.writerows([cell(f.email), f.code or "", cell(f.reply)] for f in status.failures)
+        writer.writerows(
+            [inert_cell(f.email), f.code or "", inert_cell(f.reply)] for f in status.failures
+        )
     atomic_write(path, buffer.getvalue())

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dispatch_mail.delivery.audience import normalize, read_suppressed
+from dispatch_mail.delivery.csvfile import inert_cell
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.loader import find_project_root, load_project
@@ -36,7 +37,6 @@ from dispatch_mail.suppression import (
 )
 
 EXPORT_COLUMNS = ("email", "list", "reason", "source", "at", "issue", "evidence")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def export_suppressions(start: Path, csv_path: Path, *, url: str | None = None) 
     writer.writerow(EXPORT_COLUMNS)
     for entry in entries:
         row = as_record(entry)
-        writer.writerow([_inert(str(row[column] or "")) for column in EXPORT_COLUMNS])
+        writer.writerow([inert_cell(str(row[column] or "")) for column in EXPORT_COLUMNS])
     atomic_write(csv_path, buffer.getvalue())
     return len(entries)
 
@@ -177,11 +177,6 @@ def _address(email: str) -> str:
     if problem is not None:
         raise UsageError(f"cannot use {address!r}: {problem}")
     return address
-
-
-def _inert(text: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (OWASP, CSV injection)."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
 def _now() -> float:
