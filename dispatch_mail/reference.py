@@ -242,7 +242,9 @@ def cli_reference() -> str:
         "",
         "Exit status for every command: "
         "0 ok, 1 content or delivery errors, 2 usage errors, "
-        "3 the relay refused our TLS or login (nothing more was sent), 130 interrupted.",
+        "3 the relay refused our TLS or login (nothing more was sent), "
+        "75 (send) nothing failed but some recipients are deferred, to be sent when due, "
+        "130 interrupted.",
         "Colours appear only on a terminal, and never when `NO_COLOR` is set.",
         "",
         "Shell completion (bash; use `zsh_source` or `fish_source` for those shells):",

@@ -1,7 +1,8 @@
 """The command line: options only. Each command calls one library function and prints its result.
 
 Exit codes: 0 ok, 1 content or delivery errors, 2 usage errors, 3 the relay refused our TLS or
-login, 130 interrupted (``cli/errors.py`` is the one place that decides them).
+login, 75 (send) some recipients deferred, 130 interrupted (``cli/errors.py`` is the one place
+that decides them).
 
 Command modules are imported when their command runs: `dispatch build` does not pay for
 defining `send`'s two dozen options.

@@ -1,7 +1,7 @@
 """The one place where errors become messages and exit codes: never a traceback.
 
 Exit codes: 0 ok, 1 content or delivery errors, 2 usage errors, 3 the relay refused our TLS or
-login, 130 interrupted.
+login, 75 (send) some recipients deferred, 130 interrupted.
 Library errors name no command-line options; a ``hint`` on the error is turned into
 advice about this CLI's options here.
 """
