@@ -105,7 +105,7 @@ def test_a_deferred_recipient_who_unsubscribes_meanwhile_is_not_retried(
     relay.restored = True
     resumed = invoke(*send_args(project, server, csv_path, "--retry-deferred"))
     assert resumed.exit_code == 0, resumed.output
-    assert "suppressed (unsubscribed)" in resumed.stdout  # the plan says why
+    assert "suppressed (unsubscribed, one-click)" in resumed.stdout  # the plan says why
     assert "r00005@example.com" not in server.handler.per_recipient()
     assert server.handler.per_recipient()["r00002@example.com"] == 1
 

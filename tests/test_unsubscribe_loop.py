@@ -119,12 +119,12 @@ def everyone_but(email: str, n: int = READERS) -> Counter[str]:
 
 def assert_excluded(project: Project, email: str, source: str, plan: str, **env: str) -> None:
     """Issue two's plan counts the unsubscribe; `dispatch status --excluded` names its source."""
-    assert "excluded:     1 (1 suppressed (unsubscribed))" in plan, plan
+    assert f"excluded:     1 (1 suppressed (unsubscribed, {source}))" in plan, plan
     status = run(
         ["status", str(project.root / "issues" / SECOND_ISSUE), "--excluded"], project.root, **env
     )
     assert status.returncode == 0, status.stderr
-    assert f"{email}: suppressed (unsubscribed): {source} on " in status.stdout, status.stdout
+    assert f"{email}: suppressed (unsubscribed, {source}): on " in status.stdout, status.stdout
     assert status.stdout.count("suppressed") == 1  # nobody else
 
 

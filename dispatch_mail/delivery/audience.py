@@ -265,7 +265,7 @@ def scan_audience(
     """Stream a recipients CSV: each row a Recipient, or an Exclusion with its line and reason.
 
     ``suppressed``: the dedupe keys not to send to; a mapping gives each one's reason
-    (the suppression store's "suppressed (unsubscribed): …"), a set the file's.
+    (the suppression store's "suppressed (unsubscribed, one-click): …"), a set the file's.
 
     The email column is the one named email, e-mail, Email Address… (any case,
     space, '-' or '_'); UTF-16 and UTF-32 files with a byte order mark are read.

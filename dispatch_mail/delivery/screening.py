@@ -18,10 +18,10 @@ from dispatch_mail.suppression.records import Suppression
 
 def reason_of(suppression: Suppression) -> str:
     """What the plan and status say of a suppressed recipient, e.g.
-    ``suppressed (unsubscribed): one-click on 2026-12-01, from 2026-q1``."""
+    ``suppressed (unsubscribed, one-click): on 2026-12-01, from 2026-q1``."""
     day = datetime.fromtimestamp(suppression.at, UTC).date().isoformat()
     origin = f", from {suppression.issue}" if suppression.issue else ""
-    return f"suppressed ({suppression.reason}): {suppression.source} on {day}{origin}"
+    return f"suppressed ({suppression.reason}, {suppression.source}): on {day}{origin}"
 
 
 def suppressed_reasons(

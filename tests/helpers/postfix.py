@@ -14,6 +14,7 @@ this Postfix queues, its own bounces included, can leave the machine.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -119,14 +120,12 @@ class Postfix:
         os.chmod(self.root, 0o755)
         self.config = self.root / "etc"
         self.port = free_port()
-        self.started = False
 
     # ------------------------------------------------------------------ life
     def start(self) -> Self:
         try:
             self._write_config()
             self._postfix("start")
-            self.started = True
             self._wait_listening()
         except BaseException:
             self.stop()
@@ -147,7 +146,6 @@ class Postfix:
             )
             if _alive(master):  # what `postfix stop` does when the master lingers
                 _kill_group(master)
-        self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -217,8 +215,6 @@ class Postfix:
 
 
 def _owner(user: str) -> tuple[int, int]:
-    import pwd
-
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
 
@@ -239,8 +235,9 @@ def _alive(pid: int, wait: float = 5.0) -> bool:
 
 
 def _kill_group(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+    """SIGKILL the master's process group (it is a session leader), then the master itself."""
+    for kill in (os.killpg, os.kill):
         try:
-            target()
+            kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             continue
