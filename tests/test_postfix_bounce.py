@@ -9,6 +9,7 @@ message's VERP envelope sender. Those reach a second sink, the return mailbox;
 
 from __future__ import annotations
 
+import json
 import mailbox
 from collections.abc import Iterator
 from email.utils import parseaddr
@@ -121,6 +122,11 @@ def test_postfix_bounces_of_accepted_mail_suppress_exactly_their_recipients(
         shown = f"hard-bounce 5.1.1 {email} ({ISSUE}, list {LIST})"
         assert sum(shown in line for line in lines) == 1, (shown, read.stdout)
     assert f"{len(UNKNOWN)} hard-bounce" in lines[-1] and "unmatched" not in read.stdout
+    # each was found by its VERP envelope sender (the dry run records nothing)
+    shown = run(["bounces", "--mbox", str(box), "--dry-run", "--format", "json"], cwd=project.root)
+    report = json.loads(shown.stdout)
+    vias = [f["via"] for m in report["messages"] for f in m["findings"]]
+    assert vias == ["verp"] * len(UNKNOWN), shown.stdout
 
     with open_store(load_project(project.root)) as store:
         assert set(store.suppressed(LIST)) == UNKNOWN
@@ -134,5 +140,5 @@ def test_postfix_bounces_of_accepted_mail_suppress_exactly_their_recipients(
     excluded = [line for line in again.stderr.splitlines() if line.startswith("excluded:")]
     assert len(excluded) == len(UNKNOWN), again.stderr
     for email in UNKNOWN:
-        reason = f"{email}: suppressed (hard-bounce)"
+        reason = f"{email}: suppressed (hard-bounce"
         assert any(reason in line for line in excluded), (reason, again.stderr)

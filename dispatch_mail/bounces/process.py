@@ -32,6 +32,7 @@ class Finding:
 
     outcome: str  # recorded, would-record, duplicate, unmatched, ignored, unknown
     line: str  # the classification as shown, e.g. 'hard-bounce 5.1.1 a@x.org (2026-q1, list main)'
+    via: str | None = None  # how the address was found: verp, message-id, journal, token, from
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ class MessageResult:
             "message": self.key,
             "kind": self.classification.kind,
             "evidence": self.classification.evidence,
-            "findings": [{"outcome": f.outcome, "line": f.line} for f in self.findings],
+            "findings": [
+                {"outcome": f.outcome, "line": f.line, "via": f.via} for f in self.findings
+            ],
         }
 
 
@@ -159,7 +162,9 @@ def _record(
         if store is None:
             findings.append(
                 Finding(
-                    "would-record", _describe(event, target, subject, None, policy) + " (dry run)"
+                    "would-record",
+                    _describe(event, target, subject, None, policy) + " (dry run)",
+                    target.via,
                 )
             )
             continue
@@ -168,6 +173,7 @@ def _record(
                 Finding(
                     "duplicate",
                     f"already processed: {_describe(event, target, subject, None, policy)}",
+                    target.via,
                 )
             )
             continue
@@ -177,10 +183,12 @@ def _record(
                 Finding(
                     "duplicate",
                     f"already processed: {_describe(event, target, subject, None, policy)}",
+                    target.via,
                 )
             )
         else:
-            findings.append(Finding("recorded", _describe(event, target, subject, outcome, policy)))
+            line = _describe(event, target, subject, outcome, policy)
+            findings.append(Finding("recorded", line, target.via))
     return tuple(findings)
 
 
