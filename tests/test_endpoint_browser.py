@@ -9,33 +9,14 @@ where it fails (the convention of tests/test_screenshot.py).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import chromium as chromium  # noqa: E402,F401 (fixture)
 from tests.helpers.serve import Served, start_serve
 from tests.test_endpoint import seal, suppressions, write_project
-
-
-@pytest.fixture
-def chromium() -> Iterator[object]:
-    from dispatch_mail.browser.chromium import browser_unavailable_reason, find_chromium
-
-    reason = browser_unavailable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true, so the browser tests must run, not skip: {reason}")
-        pytest.skip(f"no browser: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ unsubscribe that lands while a long send runs is honoured before that reader's b
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import socket
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -166,24 +164,7 @@ def test_one_click_from_a_received_message_keeps_the_next_issue_from_the_reader(
 
 
 # ------------------------------------------------------------------ 2. the page, in Chromium
-@pytest.fixture
-def chromium() -> Iterator[object]:
-    """Headless Chromium; skipped without it, except under CI=true (tests/test_screenshot.py)."""
-    from dispatch_mail.browser.chromium import browser_unavailable_reason, find_chromium
-
-    reason = browser_unavailable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true, so the browser tests must run, not skip: {reason}")
-        pytest.skip(f"no browser: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+from tests.helpers.browser import chromium as chromium  # noqa: E402,F401 (fixture)
 
 
 def test_the_confirmation_page_in_a_browser_keeps_the_next_issue_from_the_reader(

@@ -127,7 +127,7 @@ class SqliteStore(SqlStore):
                     result = work(SqliteTransaction(conn))
                     conn.execute("COMMIT")
                 except BaseException:
-                    _rollback(conn)
+                    rollback(conn)
                     raise
             except sqlite3.Error as exc:
                 raise self._error(explain(exc)) from None
@@ -160,7 +160,7 @@ def _check_header(path: Path, shown: str) -> None:
         )
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
+def rollback(conn: sqlite3.Connection) -> None:
     """End a failed transaction, if SQLite has not already (it does on a full disk)."""
     if conn.in_transaction:
         try:

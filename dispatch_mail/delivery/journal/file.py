@@ -17,6 +17,9 @@ from pathlib import Path
 
 from dispatch_mail.errors import JournalError, UsageError
 from dispatch_mail.project.paths import shown_path
+from dispatch_mail.suppression.sqlite import (
+    rollback as rollback,  # one way to end a failed transaction
+)
 
 APPLICATION_ID = 0x44535054  # "DSPT"
 SCHEMA_VERSION = 2  # 2: the 'deferred' state and deferred_at
@@ -258,15 +261,6 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
 
 
 # ------------------------------------------------------------------ failures, in plain words
-def rollback(conn: sqlite3.Connection) -> None:
-    """End a failed transaction, if SQLite has not already (it does on a full disk)."""
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the connection is unusable; the error that brought us here is the one to tell
-
-
 def explain(exc: sqlite3.Error) -> str:
     """What SQLite's error means for the person sending, in a few words."""
     name = getattr(exc, "sqlite_errorname", "") or ""

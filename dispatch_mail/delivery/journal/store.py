@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from dispatch_mail.delivery.audience import Exclusion, Recipient
 from dispatch_mail.delivery.journal import lease
@@ -351,6 +351,3 @@ class Journal(Deferrals):
             raise JournalError(
                 f"{shown_path(self.path)}: cannot read the journal: {explain(exc)}", self.path
             ) from None
-
-    def _scalar(self, sql: str, args: tuple[object, ...] = ()) -> Any:
-        return self.conn.execute(sql, args).fetchone()[0]
