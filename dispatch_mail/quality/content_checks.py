@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -101,9 +102,12 @@ def item_titles(issue: Issue) -> list[tuple[str, str]]:
     return items
 
 
+_REFERENCE = re.compile(r" ?\[\d{1,4}\]")
+
+
 def _comparable(text: str) -> str:
-    """Words only: plaintext marks emphasis with * and _, the model's plain text does not."""
-    return " ".join(text.replace("*", "").replace("_", "").split())
+    """Words only: plaintext marks emphasis with * and _, and links with [n]; the model does not."""
+    return " ".join(_REFERENCE.sub("", text).replace("*", "").replace("_", "").split())
 
 
 def check_plaintext(ctx: Context) -> list[Finding]:

@@ -6,26 +6,34 @@ Parsing (and link validation) happened when the manifest was loaded
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from html import escape
 
 from dispatch_mail.project.markup import (
+    Block,
+    CodeBlock,
     CodeSpan,
     EmSpan,
     HeadingBlock,
+    ImageSpan,
     Inline,
     ListBlock,
     Markdown,
     ParagraphBlock,
     QuoteBlock,
+    RuleBlock,
     Span,
+    StrikeSpan,
     StrongSpan,
+    TableBlock,
     TextSpan,
 )
+from dispatch_mail.render.code import code_html
+from dispatch_mail.render.linebreak import TEXT_WIDTH, display_width, wrap
 
 LinkRewrite = Callable[[str], str]
-TEXT_WIDTH = 72
+__all__ = ["TEXT_WIDTH", "References", "display_width", "inline_html", "inline_text", "wrap"]
+IMAGE_STYLE = "display:block;max-width:100%;height:auto;border:0;margin:0 0 14px"
 
 
 def _unchanged(url: str) -> str:
@@ -45,11 +53,19 @@ def _span_html(span: Span, link_url: LinkRewrite, link_style: str) -> str:
         return escape(span.text)
     if isinstance(span, CodeSpan):
         return f"<code>{escape(span.text)}</code>"
+    if isinstance(span, ImageSpan):  # the image's own URL is never tagged: not a click
+        title = f' title="{escape(span.title)}"' if span.title else ""
+        return (
+            f'<img class="md-image" src="{escape(span.url)}" alt="{escape(span.alt)}"{title} '
+            f'style="{IMAGE_STYLE}">'
+        )
     inner = "".join(_span_html(c, link_url, link_style) for c in span.children)
     if isinstance(span, StrongSpan):
         return f"<strong>{inner}</strong>"
     if isinstance(span, EmSpan):
         return f"<em>{inner}</em>"
+    if isinstance(span, StrikeSpan):
+        return f"<del>{inner}</del>"
     style = f' style="{link_style}"' if link_style else ""
     return f'<a href="{escape(link_url(span.url))}"{style}>{inner}</a>'
 
@@ -62,23 +78,53 @@ def markdown_html(
 ) -> str:
     """Block Markdown as HTML; ``heading_level`` keeps headings in order where the text sits."""
     h = max(2, min(6, heading_level))
-    parts: list[str] = []
-    for block in md.blocks:
-        if isinstance(block, ParagraphBlock):
-            parts.append(f"<p>{inline_html(block.inline, link_url, link_style)}</p>")
-        elif isinstance(block, HeadingBlock):
-            parts.append(
-                f'<h{h} class="md-heading">{inline_html(block.inline, link_url, link_style)}</h{h}>'
-            )
-        elif isinstance(block, QuoteBlock):
-            parts.append(
-                f"<blockquote>{inline_html(block.inline, link_url, link_style)}</blockquote>"
-            )
-        else:
-            tag = "ol" if block.ordered else "ul"
-            lis = "".join(f"<li>{inline_html(i, link_url, link_style)}</li>" for i in block.items)
-            parts.append(f"<{tag}>{lis}</{tag}>")
-    return "".join(parts)
+    return "".join(_block_html(b, link_url, link_style, h) for b in md.blocks)
+
+
+def _block_html(block: Block, link_url: LinkRewrite, link_style: str, h: int) -> str:
+    def inline(value: Inline) -> str:
+        return inline_html(value, link_url, link_style)
+
+    if isinstance(block, ParagraphBlock):
+        return f"<p>{inline(block.inline)}</p>"
+    if isinstance(block, HeadingBlock):
+        return f'<h{h} class="md-heading">{inline(block.inline)}</h{h}>'
+    if isinstance(block, QuoteBlock):
+        return f"<blockquote>{inline(block.inline)}</blockquote>"
+    if isinstance(block, CodeBlock):
+        return code_html(block.text, block.language)
+    if isinstance(block, TableBlock):
+        return _table_html(block, inline)
+    if isinstance(block, RuleBlock):
+        return '<hr class="md-rule">'
+    tag = "ol" if block.ordered else "ul"
+    start = f' start="{block.start}"' if block.ordered and block.start != 1 else ""
+    items = "".join(
+        f"<li>{inline(item.inline)}"
+        + "".join(_block_html(nested, link_url, link_style, h) for nested in item.lists)
+        + "</li>"
+        for item in block.items
+    )
+    return f"<{tag}{start}>{items}</{tag}>"
+
+
+def _table_html(table: TableBlock, inline: Callable[[Inline], str]) -> str:
+    """A data table that scrolls inside its own box on a phone rather than widening the email."""
+
+    def cell(tag: str, value: Inline, column: int) -> str:
+        align = table.align[column] if column < len(table.align) else None
+        style = f' style="text-align:{align}"' if align else ""
+        return f"<{tag}{style}>{inline(value)}</{tag}>"
+
+    head = "".join(cell("th", v, n) for n, v in enumerate(table.header))
+    rows = "".join(
+        "<tr>" + "".join(cell("td", v, n) for n, v in enumerate(row)) + "</tr>"
+        for row in table.rows
+    )
+    return (
+        '<div class="md-table-box"><table class="md-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
 
 
 # --------------------------------------------------------------------------- plaintext
@@ -109,44 +155,82 @@ def inline_text(inline: Inline, refs: References) -> str:
 
 
 def _span_text(span: Span, refs: References) -> str:
-    if isinstance(span, (TextSpan, CodeSpan)):
+    if isinstance(span, TextSpan | CodeSpan):
         return span.text
+    if isinstance(span, ImageSpan):
+        return f"[Image: {span.alt}]"
     inner = "".join(_span_text(c, refs) for c in span.children)
     if isinstance(span, StrongSpan):
         return f"*{inner}*"
     if isinstance(span, EmSpan):
         return f"_{inner}_"
+    if isinstance(span, StrikeSpan):
+        return f"~~{inner}~~"
     if inner.strip() == span.url or inner.strip() == span.url.removeprefix("mailto:"):
         return refs.link_url(span.url) if not span.url.startswith("mailto:") else inner
     return f"{inner} [{refs.number(span.url)}]"
 
 
-def wrap(text: str, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
-    """Wrap at ``width`` columns; URLs and other long words are never broken."""
-    return textwrap.fill(
-        " ".join(str(text).split()),
-        width=width,
-        initial_indent=indent if first is None else first,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
 def markdown_text(md: Markdown, refs: References) -> str:
-    """Block Markdown as wrapped plaintext: bullets, underlined headings, ``>`` quotes."""
+    """Block Markdown as wrapped plaintext: bullets, underlined headings, ``>`` quotes, code."""
     out: list[str] = []
     for block in md.blocks:
-        if isinstance(block, ListBlock):
-            for n, item in enumerate(block.items, 1):
-                bullet = f"{n}. " if block.ordered else "- "
-                out.append(wrap(inline_text(item, refs), " " * len(bullet), bullet))
-        elif isinstance(block, HeadingBlock):
-            title = inline_text(block.inline, refs)
-            out.append(f"{title}\n{'-' * min(len(title), TEXT_WIDTH)}")
-        elif isinstance(block, QuoteBlock):
-            out.append(wrap(inline_text(block.inline, refs), "> "))
-        else:
-            out.append(wrap(inline_text(block.inline, refs)))
+        out.append(_block_text(block, refs, ""))
         out.append("")
     return "\n".join(out).rstrip("\n")
+
+
+def _block_text(block: Block, refs: References, indent: str) -> str:
+    if isinstance(block, ListBlock):
+        lines = []
+        for n, item in enumerate(block.items, block.start):
+            bullet = f"{n}. " if block.ordered else "- "
+            pad = indent + " " * len(bullet)
+            lines.append(wrap(inline_text(item.inline, refs), pad, indent + bullet))
+            lines += [_block_text(nested, refs, pad) for nested in item.lists]
+        return "\n".join(lines)
+    if isinstance(block, HeadingBlock):
+        title = inline_text(block.inline, refs)
+        return f"{title}\n{'-' * min(display_width(title), TEXT_WIDTH)}"
+    if isinstance(block, QuoteBlock):
+        return wrap(inline_text(block.inline, refs), "> ")
+    if isinstance(block, CodeBlock):  # verbatim: code is never wrapped
+        return "\n".join(("    " + line).rstrip() for line in block.text.split("\n"))
+    if isinstance(block, TableBlock):
+        return table_text(block, refs)
+    if isinstance(block, RuleBlock):
+        return "-" * 24
+    return wrap(inline_text(block.inline, refs), indent)
+
+
+def table_text(table: TableBlock, refs: References) -> str:
+    """Columns aligned by display width; a table wider than 72 columns: one record per row."""
+    header = [inline_text(c, refs) for c in table.header]
+    rows = [[inline_text(c, refs) for c in row] for row in table.rows]
+    columns = len(header)
+    widths = [
+        max([display_width(header[n])] + [display_width(r[n]) for r in rows if n < len(r)])
+        for n in range(columns)
+    ]
+    if sum(widths) + 2 * (columns - 1) > TEXT_WIDTH:
+        records = []
+        for row in rows:
+            records.append(
+                "\n".join(
+                    wrap(f"{header[n]}: {value}" if n < columns else value, "  ", "")
+                    for n, value in enumerate(row)
+                )
+            )
+        return "\n\n".join(records)
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for n in range(columns):
+            value = cells[n] if n < len(cells) else ""
+            room = " " * (widths[n] - display_width(value))
+            align = table.align[n] if n < len(table.align) else None
+            out.append(room + value if align == "right" else value + room)
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule] + [line(r) for r in rows])

@@ -27,6 +27,7 @@ from dispatch_mail.project.markup import Inline, Markdown
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.render.markup import (
     References,
+    display_width,
     inline_html,
     inline_text,
     markdown_html,
@@ -121,6 +122,7 @@ def environment(override_dir: str | None) -> jinja2.Environment:
         nl2br=_nl2br,
         month_year=_month_year,
         wrap=wrap,
+        width=display_width,
         text=_text_filter,
         md_text=_md_text_filter,
     )
