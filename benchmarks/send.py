@@ -6,6 +6,7 @@
     python benchmarks/send.py --quick           # 2,000 recipients, one round: a smoke run
     python benchmarks/send.py --sizes 10000 --repeats 5
     python benchmarks/send.py --json            # one JSON document instead of Markdown
+    python benchmarks/send.py --dkim --quick    # DKIM: signing cost, signed vs unsigned send
 
 What is measured, every run with the same concurrency (16 by default), each in its own
 process, each against a fresh `smtp-sink -u nobody -c 127.0.0.1:PORT 1000` whose counter
@@ -521,7 +522,7 @@ class Bench:
         folder = self.tmpfs if on_tmpfs and self.tmpfs else self.tmp
         return folder / f"run-{self.counter}.journal"
 
-    def measure(self, variant: str, n: int, csv_path: Path) -> dict:
+    def measure(self, variant: str, n: int, csv_path: Path, issue: Path = ISSUE) -> dict:
         c = self.args.concurrency
         with Sink(self.sink_exe, self.tmp) as sink:
             out = self.tmp / f"{variant}-{n}.out"
@@ -532,7 +533,7 @@ class Bench:
                 argv = [
                     self.dispatch,
                     "send",
-                    str(ISSUE),
+                    str(issue),
                     "--list",
                     str(csv_path),
                     "--smtp-host",
@@ -546,6 +547,8 @@ class Bench:
                     str(journal),
                     "--concurrency",
                     str(c),
+                    "--rate",  # the project's profile says 50/s: the benchmark is unthrottled
+                    "100000",
                     "-q",
                 ]
                 r = run_child(argv, env=self.env, timeout=self.timeout(n), stdout=out, sink=sink)
@@ -822,6 +825,8 @@ def profile_dispatch(bench: Bench, csv_path: Path, n: int, top: int = 14) -> dic
             str(journal),
             "--concurrency",
             str(bench.args.concurrency),
+            "--rate",
+            "100000",
             "-q",
         ]
         raw = bench.tmp / "profile.raw"
@@ -1295,6 +1300,128 @@ def markdown(r: dict) -> str:
     return "\n".join(out)
 
 
+# ------------------------------------------------------------------ DKIM signing (--dkim)
+_DKIM_MICRO = r"""
+import json, sys, timeit
+from pathlib import Path
+import dkim
+from dispatch_mail.delivery import campaign
+plain = campaign.prepare(Path(sys.argv[1])).messages
+signed = campaign.prepare(Path(sys.argv[2])).messages
+key = Path(sys.argv[3]).read_bytes()
+args = ("ada.1@example1.org", {"name": "Ada Lovelace"}, "<q1.bench.1@dpdk.org>",
+        "Thu, 26 Mar 2026 09:00:00 +0000")
+message = plain.render(*args)
+names = signed.dkim.signed_names(message)
+
+def best(fn, n):
+    return min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e6
+
+print(json.dumps({
+    "message_bytes": len(message),
+    "render_unsigned_us": best(lambda: plain.render(*args), 200),
+    "render_signed_us": best(lambda: signed.render(*args), 200),
+    "sign_us": best(lambda: signed.dkim.sign(message), 200),
+    "dkimpy_sign_us": best(lambda: dkim.sign(message, b"bench", b"dpdk.org", key,
+                                             include_headers=names,
+                                             canonicalize=(b"relaxed", b"relaxed")), 20),
+}))
+"""
+
+
+def dkim_project(tmp: Path) -> tuple[Path, Path]:
+    """A copy of this repository's project that signs with a fresh 2048-bit key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    root = tmp / "signed-project"
+    root.mkdir()
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copytree(ISSUE, root / "issues" / ISSUE.name)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp / "dkim-2048.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    settings = (ROOT / "dispatch.yaml").read_text(encoding="utf-8")
+    settings += f"\ndkim:\n  domain: dpdk.org\n  selector: bench\n  key_file: {key_file}\n"
+    (root / "dispatch.yaml").write_text(settings, encoding="utf-8")
+    return root / "issues" / ISSUE.name, key_file
+
+
+def dkim_run(args) -> dict:
+    """Signed against unsigned `dispatch send`, same list, interleaved rounds, one run."""
+    sink_exe, source_exe, postfix_version = ensure_postfix_tools(not args.no_install)
+    result: dict = {
+        "machine": machine_info(),
+        "postfix": postfix_version,
+        "concurrency": args.concurrency,
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="dispatch-bench-dkim-") as tmp_name:
+        tmp = Path(tmp_name)
+        bench = Bench(args, tmp, sink_exe, source_exe)
+        try:
+            signed_issue, key_file = dkim_project(tmp)
+            done = subprocess.run(
+                [sys.executable, "-c", _DKIM_MICRO, str(ISSUE), str(signed_issue), str(key_file)],
+                cwd=ROOT,
+                env=bench.env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+            )
+            result["micro"] = json.loads(done.stdout.strip().splitlines()[-1])
+            warm = tmp / "list-warm.csv"
+            write_list(warm, 200)
+            bench.measure("dispatch", 200, warm, signed_issue)
+            for n in args.sizes:
+                path = tmp / f"list-{n}.csv"
+                write_list(path, n)
+                rows: dict[str, list[dict]] = {"unsigned": [], "signed": []}
+                for round_no in range(args.repeats):
+                    for label, issue in (("unsigned", ISSUE), ("signed", signed_issue)):
+                        log(f"  n={n:,} round {round_no + 1}/{args.repeats}: {label} …")
+                        r = bench.measure("dispatch", n, path, issue)
+                        log(f"      {r['rate']:,.0f} msg/s, {r['cpu_ms_per_msg']:.3f} ms CPU/msg")
+                        rows[label].append(r)
+                result["runs"][str(n)] = rows
+        finally:
+            bench.close()
+    return result
+
+
+def dkim_markdown(r: dict) -> str:
+    m, micro = r["machine"], r["micro"]
+    out = [
+        f"Machine: {m['cpu']}, {m['cores']} cores; {m['python']}; Postfix {r['postfix']}; "
+        f"message {micro['message_bytes']:,} bytes; concurrency {r['concurrency']}.",
+        "",
+        "| per message (best of 5) | µs |",
+        "|---|--:|",
+        f"| render, unsigned | {micro['render_unsigned_us']:,.0f} |",
+        f"| render, signed (2048-bit RSA, relaxed/relaxed, oversigned) | "
+        f"{micro['render_signed_us']:,.0f} |",
+        f"| our signer alone (OpenSSL RSA through `cryptography`) | {micro['sign_us']:,.0f} |",
+        f"| dkimpy's `dkim.sign`, same fields (pure-Python RSA) | {micro['dkimpy_sign_us']:,.0f} |",
+        "",
+        "| n | send | msg/s (median) | CPU ms/msg | ratio to unsigned |",
+        "|--:|---|--:|--:|--:|",
+    ]
+    for n, rows in r["runs"].items():
+        peer = med([x["rate"] for x in rows["unsigned"]])
+        for label in ("unsigned", "signed"):
+            rate = med([x["rate"] for x in rows[label]])
+            cpu_ms = med([x["cpu_ms_per_msg"] for x in rows[label]])
+            out.append(f"| {int(n):,} | {label} | {rate:,.0f} | {cpu_ms:.3f} | {rate / peer:.2f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1331,7 +1458,20 @@ def main() -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of Markdown"
     )
+    parser.add_argument(
+        "--dkim",
+        action="store_true",
+        help="only the DKIM comparison: signing cost per message, and dispatch send with a "
+        "2048-bit key against the same send unsigned, interleaved",
+    )
     args = parser.parse_args()
+    if args.dkim:
+        if args.quick:
+            args.sizes, args.repeats = "2000", 1
+        args.sizes = sorted({int(x) for x in str(args.sizes).split(",") if x.strip()})
+        result = dkim_run(args)
+        print(json.dumps(result, indent=2) if args.json else dkim_markdown(result))
+        return
     if args.quick:
         args.sizes, args.repeats = "2000", 1
     try:

@@ -8,10 +8,11 @@ drift from the code. Nothing imports this module at run time.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import sys
 import types
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, Union, get_args, get_origin
 
 from dispatch_mail.project.issue import SECTION_KINDS, Issue, Section, documented_fields
@@ -59,11 +60,22 @@ def _default(f: dataclasses.Field[Any]) -> str:
         return "optional"
     if dataclasses.is_dataclass(value):
         return "see below"
-    if isinstance(value, (list, dict)) and not value:
-        return "empty"
+    return f"`{_yaml_value(value)}`"
+
+
+def _yaml_value(value: object) -> str:
+    """A default as the owner would write it in YAML (flow style), never a Python repr."""
     if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    return f"`{value}`"
+        return str(value).lower()
+    if isinstance(value, enum.Enum):
+        return _yaml_value(value.value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (str, int, float, PurePath)):
+        return str(value)
+    raise TypeError(f"no YAML rendering for a default of type {type(value).__name__}")
 
 
 def _limits(f: dataclasses.Field[Any]) -> str:
@@ -90,8 +102,9 @@ def _table(cls: type) -> list[str]:
     return rows
 
 
-def _nested(cls: type, seen: set[type], order: list[type]) -> None:
-    for tp in field_types(cls).values():
+def _nested(cls: type, seen: set[type], order: list[type], used_for: dict[type, str]) -> None:
+    docs = {f.name: str(f.metadata.get("doc", "")) for f in dataclasses.fields(cls)}
+    for name, tp in field_types(cls).items():
         stack = [tp]
         while stack:
             t = stack.pop()
@@ -102,24 +115,33 @@ def _nested(cls: type, seen: set[type], order: list[type]) -> None:
                     continue
                 seen.add(t)
                 order.append(t)
-                _nested(t, seen, order)
+                used_for.setdefault(t, docs.get(name, ""))
+                _nested(t, seen, order, used_for)
 
 
-def _section_docs(cls: type) -> list[str]:
-    """The first paragraph of the class docstring, on one line."""
-    summary = (cls.__doc__ or "").strip().split("\n\n")[0]
-    return [" ".join(summary.split()), ""]
+def _section_docs(cls: type, fallback: str = "") -> list[str]:
+    """The first paragraph of the class docstring, on one line, else what its field says.
+
+    A dataclass without a docstring gets its signature as ``__doc__``: never print that.
+    """
+    own = (cls.__doc__ or "").strip()
+    if own.startswith(f"{cls.__name__}("):
+        own = fallback.strip()
+    summary = " ".join(own.split("\n\n")[0].split())
+    return [summary, ""] if summary else []
 
 
 def _nested_tables(*roots: type) -> list[str]:
     """A heading and a table for every dataclass the roots use, in order of first use."""
     seen: set[type] = set()
     order: list[type] = []
+    used_for: dict[type, str] = {}
     for root in roots:
-        _nested(root, seen, order)
+        _nested(root, seen, order, used_for)
     lines: list[str] = []
     for cls in order:
-        lines += [f"## {cls.__name__}", "", *_section_docs(cls), *_table(cls), ""]
+        docs = _section_docs(cls, used_for.get(cls, ""))
+        lines += [f"## {cls.__name__}", "", *docs, *_table(cls), ""]
     return lines
 
 
@@ -142,10 +164,16 @@ def manifest_reference() -> str:
         "",
         "**Text kinds.** *text* is one line of plain text "
         "(runs of spaces and line breaks fold to one space; the theme escapes it). "
-        "*text (inline Markdown)* also allows `**strong**`, `*em*` or `_em_`, "
-        "`` `code` `` and `[link text](https://…)`; `\\` escapes a marker. "
-        "*Markdown text* adds paragraphs (blank line), `-` bullets, `1.` numbered lists, "
-        "`###` headings and `>` quotes. "
+        "Markup is CommonMark (read by markdown-it-py), with GFM tables and strikethrough. "
+        "*text (inline Markdown)* allows `**strong**`, `*em*` or `_em_`, `~~struck~~`, "
+        "`` `code` ``, `[link text](https://…)` (parentheses in a URL are fine when balanced) "
+        "and `<https://…>` autolinks; `\\` escapes a marker. A title that is itself a link "
+        "may not hold another. *Markdown text* adds paragraphs (blank line), `-` bullets and "
+        "`1.` numbered lists (nested too), `#` headings, `>` quotes, fenced code "
+        "(```` ```rust ````, highlighted) and indented code, tables, "
+        "`![alt text](https://…)` images (the alt text is required) and `---` rules. "
+        "What a field may not hold (an image in a title, code in a quote) is an error where it "
+        "is written, never dropped; raw HTML stays text. "
         "Links may be http, https or mailto only; images must be https.",
         "",
         "## Issue",
@@ -254,6 +282,8 @@ def cli_reference() -> str:
         "```",
         "",
         "Global options: `--version`, `-h/--help`.",
+        "",
+        _help_markdown(cli.epilog or ""),  # the conventions every command keeps
         "",
     ]
     # contexts made as click makes them, so the group's settings (-h) reach every command

@@ -22,10 +22,18 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${DISPATCH_CHROMIUM:-}" ]; the
 fi
 
 # the real servers the tests start themselves: PostgreSQL (a throwaway cluster), Dovecot (IMAP),
-# Postfix (its own bounces), SpamAssassin; none is left running as a service
+# Postfix (its own bounces, and a relay with STARTTLS and AUTH), SpamAssassin; none is left
+# running as a service
 missing=""
+# Postfix with Cyrus SASL (AUTH), Perl's Mail::DKIM (a second DKIM verifier), and the Noto fonts
+# that screenshots of Arabic, Japanese and emoji need
 for tool in /usr/lib/postgresql/*/bin/initdb:/postgresql /usr/sbin/dovecot:/dovecot-imapd \
-    /usr/sbin/postfix:/postfix /usr/bin/spamassassin:/spamassassin; do
+    /usr/sbin/postfix:/postfix /usr/bin/spamassassin:/spamassassin \
+    /usr/sbin/saslpasswd2:/sasl2-bin /usr/lib/*/sasl2/libplain.so:/libsasl2-modules \
+    /usr/share/perl5/Mail/DKIM.pm:/libmail-dkim-perl \
+    /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:/fonts-noto-cjk \
+    /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf:/fonts-noto-core \
+    /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:/fonts-noto-color-emoji; do
   path="${tool%%:/*}"; package="${tool##*:/}"
   # shellcheck disable=SC2086
   ls $path >/dev/null 2>&1 || missing="$missing $package"

@@ -33,9 +33,17 @@ FAILED = pytest.StashKey[bool]()  # whether a phase of the test failed so far
 
 
 # ------------------------------------------------------------------ the guards
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads basetemp
 def pytest_configure(config: pytest.Config) -> None:
-    """The temp home is set before any test module is imported, for child processes too."""
-    config.stash[RUN_HOME] = RunHome.enter()
+    """The temp home is set before any test module is imported, for child processes too.
+
+    pytest's temp folders go into it too (``--basetemp``), not into the shared
+    ``pytest-of-<user>``: concurrent runs in different clones never meet.
+    """
+    home = RunHome.enter(allowed=(config.rootpath,))
+    config.stash[RUN_HOME] = home
+    if config.option.basetemp is None:
+        config.option.basetemp = str(home.temp)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

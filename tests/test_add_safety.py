@@ -238,7 +238,7 @@ def test_redirects_are_followed_when_private_addresses_are_allowed(http_server, 
     assert result.exit_code == 0, result.output
     _, model = load(issue)
     item = model.sections[0].items[-1]
-    assert (item.title, item.url) == ("The end", f"http://localhost:{web.port}/end")
+    assert (item.title.plain, item.url) == ("The end", f"http://localhost:{web.port}/end")
     assert [path for _, path in web.requests] == ["/start", "/middle", "/end"]
 
 
@@ -348,7 +348,7 @@ def test_an_unusable_charset_is_read_as_utf8(http_server, issue, charset):
     web = serve(
         http_server, {"/p": html_reply(page("Café ☕ +AGEA-"), f"text/html; charset={charset}")}
     )
-    assert add_ok(issue, f"{web.url}/p").title == "Café ☕ +AGEA-"
+    assert add_ok(issue, f"{web.url}/p").title.plain == "Café ☕ +AGEA-"
 
 
 def test_the_pages_own_charset_is_used_when_the_header_names_none_usable(http_server, issue):
@@ -363,7 +363,7 @@ def test_the_pages_own_charset_is_used_when_the_header_names_none_usable(http_se
         },
     )
     for path in ("/bad-header", "/no-charset", "/header-wins"):
-        assert add_ok(issue, f"{web.url}{path}").title == "Café", path
+        assert add_ok(issue, f"{web.url}{path}").title.plain == "Café", path
 
 
 def test_compressed_pages(http_server, issue):
@@ -377,8 +377,8 @@ def test_compressed_pages(http_server, issue):
             "/liar": html_reply(body, **{"Content-Encoding": "gzip"}),
         },
     )
-    assert add_ok(issue, f"{web.url}/gzip").title == "Squeezed"
-    assert add_ok(issue, f"{web.url}/deflate").title == "Squeezed"
+    assert add_ok(issue, f"{web.url}/gzip").title.plain == "Squeezed"
+    assert add_ok(issue, f"{web.url}/deflate").title.plain == "Squeezed"
     for path, message in (("/brotli", "compressed as 'br'"), ("/liar", "but it is not")):
         line = one_line_error(run("add", issue, f"{web.url}{path}", "--allow-private"))
         assert message in line, line
@@ -397,12 +397,12 @@ def test_huge_text_and_control_characters_still_make_a_manifest_that_builds(http
         },
     )
     huge = add_ok(issue, f"{web.url}/huge")
-    assert 0 < len(huge.title) <= 300 and len(str(huge.note)) <= 3000
+    assert 0 < len(str(huge.title)) <= 300 and len(str(huge.note)) <= 3000
     assert str(huge.note).startswith("\\*\\*")
     nul = add_ok(issue, f"{web.url}/nul")
-    assert (nul.title, str(nul.note)) == ("Hello[31m", "abc")
-    assert add_ok(issue, f"{web.url}/big-page").title == "Big"
-    assert add_ok(issue, f"{web.url}/tag-soup").title == "Soup"
+    assert (nul.title.plain, str(nul.note)) == ("Hello[31m", "abc")
+    assert add_ok(issue, f"{web.url}/big-page").title.plain == "Big"
+    assert add_ok(issue, f"{web.url}/tag-soup").title.plain == "Soup"
     built = run("build", issue)
     assert built.exit_code == 0, built.output
 
@@ -450,7 +450,7 @@ def test_an_unreachable_server_says_what_to_check(issue):
 
 def test_non_ascii_paths_are_sent_percent_encoded(http_server, issue):
     web = serve(http_server, {"/caf%C3%A9?q=%C3%BC": html_reply(page("Encoded"))})
-    assert add_ok(issue, f"{web.url}/café?q=ü").title == "Encoded"
+    assert add_ok(issue, f"{web.url}/café?q=ü").title.plain == "Encoded"
 
 
 def test_a_wrong_section_or_manifest_fetches_nothing(http_server, issue):
@@ -504,7 +504,7 @@ def test_tls_checks_the_name_while_connecting_to_the_checked_address(
 ):
     port, hosts = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cafile))
-    assert add_ok(issue, f"https://localhost:{port}/").title == "Over TLS"
+    assert add_ok(issue, f"https://localhost:{port}/").title.plain == "Over TLS"
     assert hosts == [f"localhost:{port}"]
     line = one_line_error(run("add", issue, f"https://127.0.0.1:{port}/", "--allow-private"))
     assert "certificate is not valid" in line, line

@@ -165,14 +165,16 @@ def test_subject_and_preheader(tmp_path):
 
 
 def test_plaintext_must_carry_every_item(tmp_path):
-    override = theme("sections/stories.txt.j2").replace("{{ story.title | wrap }}", "")
+    override = theme("sections/stories.txt.j2").replace("{{ story.title | text | wrap }}", "")
     report = check_issue(make_project(tmp_path, templates={"sections/stories.txt.j2": override}))
     missing = [f for f in report.findings if f.code == "text.item-missing"]
     assert missing and missing[0].where == "sections[0].items[0].title"
 
 
 def test_lang_headings_and_layout_tables(tmp_path):
-    main_template = theme("email.mjml.j2").replace('<mjml lang="{{ lang }}" dir="ltr">', "<mjml>")
+    main_template = theme("email.mjml.j2").replace(
+        '<mjml lang="{{ lang }}" dir="{{ dir }}">', "<mjml>"
+    )
     stories = (
         theme("sections/stories.mjml.j2")
         .replace("<h{{ 3 if section.heading else 2 }} ", "<h4 ")
@@ -213,7 +215,7 @@ def test_contrast_of_theme_colours(tmp_path):
     issue = make_project(tmp_path, config_edits={'    text: "#1f2328"': '    text: "#bbbbbb"'})
     report = check_issue(issue)
     contrast = [f for f in report.findings if f.code == "a11y.contrast"]
-    assert len(contrast) == 1 and "body text on cards" in contrast[0].message
+    assert len(contrast) == 1 and "body text (and images' alt text) on cards" in contrast[0].message
 
 
 def test_contrast_ratio_matches_wcag_examples():
@@ -333,7 +335,7 @@ def test_cli_formats_and_exit_codes(tmp_path):
     runner = CliRunner()
     ok = runner.invoke(main, ["check", str(issue)])
     assert ok.exit_code == 0, ok.output
-    assert "preheader.missing" in ok.output and "0 errors, 1 warnings" in ok.output
+    assert "preheader.missing" in ok.output and "0 errors, 1 warning, " in ok.output
     strict = runner.invoke(main, ["check", str(issue), "--strict"])
     assert strict.exit_code == 1
     as_json = runner.invoke(main, ["check", str(issue), "--format", "json"])

@@ -171,3 +171,27 @@ def test_message_ids_are_ascii_and_name_the_issue_and_the_run(slug: str, part: s
         head, dot, rest = message_id[1:-1].partition(".dry.")
         assert (message_id[0], head, dot, message_id[-1]) == ("<", part, ".dry.", ">")
         assert rest.split(".", 1)[0] in ("0", "1") and rest.endswith("@example.org")
+
+
+def test_the_owners_fields_are_in_the_built_eml_and_every_copy(project: Project):
+    """Feedback-ID, Precedence and the project's own fields: the same in both, but the list."""
+    project.extra = (
+        "feedback_id:\n  sender_id: example.corp\n  campaign: false\n"
+        "precedence_bulk: true\nheaders:\n  X-Campaign: spring\n  X-Mailer-Group: news\n"
+    )
+    project.write()
+    eml = built(project)
+    (sent,) = dry_run(project, "--list", str(project.csv(PEOPLE[:1])))
+    (test_copy,) = dry_run(project, "--to", "me@example.com")
+    # the .eml is sent to no list: its Feedback-ID has the parts it knows, no empty one
+    assert eml["Feedback-ID"] == "newsletter:example.corp"
+    assert sent["Feedback-ID"] == "list:newsletter:example.corp"
+    assert test_copy["Feedback-ID"] == "test:newsletter:example.corp"
+    for message in (eml, sent, test_copy):
+        assert message.get_all("Precedence") == ["bulk"]
+        assert message["X-Campaign"] == "spring" and message["X-Mailer-Group"] == "news"
+    sent_without_it = [(n, v) for n, v in fields(sent) if n != "Feedback-ID"]
+    eml_without_it = [(n, v) for n, v in fields(eml) if n != "Feedback-ID"]
+    assert [n for n, _ in eml_without_it] == [
+        n for n, _ in sent_without_it if n.lower() not in SENT_ONLY
+    ]

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
+from dispatch_mail.project.blocks import Moment, TimeZone
 from dispatch_mail.project.issue import (
     Color,
     EmailAddress,
@@ -40,7 +41,7 @@ from dispatch_mail.project.issue import (
 )
 from dispatch_mail.project.markup import Inline, Markdown
 from dispatch_mail.project.schema import field_types
-from dispatch_mail.project.settings import Project
+from dispatch_mail.project.settings import DateFormat, Project
 from tests.helpers.http_server import Reply
 from tests.helpers.project import create_project
 from tests.helpers.send import run
@@ -76,8 +77,16 @@ def planted_value(tp: Any, meta: Any, shape: str, where: str) -> Any:
         return SKIP  # no text in them (every such field has a default)
     if tp is date:
         return "2026-01-08"
+    if tp is Moment:  # an event's start and end: a date-time, checked, never free text
+        return "2026-01-08T18:00" if where.endswith("start") else "2026-01-08T19:00"
+    if tp is TimeZone:
+        return "Europe/Stockholm"
+    if tp is DateFormat:  # a CLDR pattern: letters are date fields, never text
+        return "day"
     if dataclasses.is_dataclass(tp) and tp not in (Inline, Markdown):
         return planted(tp, shape)
+    if tp is Inline and where.endswith(".title"):  # a title that is a link holds no other
+        return f"{shape} *{shape}* `{shape}`"
     if tp is Inline:
         return f"{shape} [{shape}]({TRACKER}/inline/{shape}?u={shape})"
     if tp is Markdown:
@@ -107,6 +116,8 @@ def planted(cls: type, shape: str) -> dict[str, Any]:
     for f in documented_fields(cls):
         if cls is Project and f.name in NOT_PLANTED:
             continue
+        if (cls.__name__, f.name) == ("FeaturedSection", "actions"):
+            continue  # `action` is planted; a featured item takes one or the other
         special = SPECIAL.get((cls.__name__, f.name))
         if special is not None:
             out[f.name] = special.format(shape=shape)

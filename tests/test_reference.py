@@ -37,3 +37,35 @@ def test_every_command_and_option_is_documented():
             for opt in getattr(param, "opts", []):
                 if opt.startswith("-"):
                     assert opt in docs, f"dispatch {name} {opt}"
+
+
+def test_the_references_show_no_python_reprs():
+    """Defaults and section texts read as YAML and words, never as ``Brand(*, logo: ...)``."""
+    import re
+
+    repr_like = re.compile(
+        r"\b[A-Z][A-Za-z]+\((\*|[a-z_]+=)"  # a signature or repr: Brand(*, / Colors(primary=
+        r"|'[A-Za-z]+ \| None'"  # a string annotation: 'Logo | None'
+        r"|<class |<enum |PosixPath\(|\bdefault_factory\b"
+        r"|: '[A-Za-z]+' = "  # a signature fragment: colors: 'Colors' = ...
+    )
+    for rel in ("docs/configuration.md", "docs/manifest.md"):
+        for number, line in enumerate((ROOT / rel).read_text(encoding="utf-8").splitlines(), 1):
+            found = repr_like.search(line)
+            assert found is None, f"{rel}:{number}: a Python repr: {found.group(0)!r} in {line!r}"
+
+
+def test_a_default_renders_as_yaml():
+    import dataclasses
+
+    from dispatch_mail.reference import _default
+
+    @dataclasses.dataclass
+    class Example:
+        names: list[str] = dataclasses.field(default_factory=lambda: ["a", "b"])
+        mapping: dict[str, int] = dataclasses.field(default_factory=lambda: {"x": 1})
+        empty: list[str] = dataclasses.field(default_factory=list)
+        flag: bool = False
+
+    shown = {f.name: _default(f) for f in dataclasses.fields(Example)}
+    assert shown == {"names": "`[a, b]`", "mapping": "`{x: 1}`", "empty": "`[]`", "flag": "`false`"}

@@ -17,7 +17,7 @@ from dispatch_mail.project.yaml_nodes import MAX_DEPTH, MAX_FILE_BYTES
 from tests.helpers.project import PROJECT_YAML
 
 ISSUE = "issues/test/issue.yaml"
-KINDS = "featured, stories, reading_list, roundup, announcements, links, cta, markdown"
+KINDS = "featured, stories, reading_list, roundup, announcements, links, cta, markdown, events"
 
 
 def problems(issue_dir: Path) -> list[str]:
@@ -74,7 +74,7 @@ def test_every_field_of_a_story_loads_into_the_model(write_project):
     (section,) = issue.sections
     assert isinstance(section, StoriesSection)
     story = section.items[0]
-    assert story.title == "A & B <c>"
+    assert story.title.plain == "A & B <c>"
     assert story.summary.plain == "It works with rte_flow and docs."
     assert [link.url for link in story.summary.links()] == ["https://docs.example.org/"]
     assert story.image is not None and story.image.width == 300

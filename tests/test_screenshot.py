@@ -247,3 +247,25 @@ def test_a_chromium_that_will_not_start_says_what_it_printed(tmp_path):
         in result.output
     )
     assert not (tmp_path / "shots").exists()
+
+
+def test_screenshot_takes_several_issues_and_reports_each(chromium, tmp_path):
+    """Like build and check: ISSUE_DIR... (or --all); a bad issue fails alone, exit the worst."""
+    out = tmp_path / "shots"
+    result = CliRunner().invoke(
+        main,
+        [
+            "screenshot",
+            str(ROOT / "examples/minimal"),
+            str(ROOT / "examples/all-sections"),
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2, result.output  # the missing folder: a usage error
+    assert "nowhere: no such issue folder" in result.stderr
+    for slug in ("minimal", "all-sections"):
+        assert sorted(p.name for p in (out / slug).iterdir()) == sorted(
+            f"{name}.png" for name in SHOTS
+        )

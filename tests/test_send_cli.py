@@ -392,7 +392,7 @@ def test_a_drop_after_the_data_is_retried_and_reported_as_a_possible_duplicate(p
     server.handler.fail("DATA", reply_first(DROP, addresses={"r00001@example.com"}))
     result = invoke(*send_args(project, server, project.csv(recipients(4))))
     assert result.exit_code == 0, result.output
-    assert "1 message(s) were retried after the connection dropped during DATA" in result.stderr
+    assert "1 message was retried after the connection dropped during DATA" in result.stderr
     assert "RFC 1047" in result.stderr
     assert server.handler.per_recipient()["r00001@example.com"] == 2
 

@@ -6,7 +6,6 @@ import email
 import email.policy
 import mailbox
 import zipfile
-from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -99,7 +98,7 @@ def test_new_copies_structure_and_empties_items(project):
     result = run("new", "2030-q2")
     assert result.exit_code == 0, result.output
     text = (project / "issues/2030-q2/issue.yaml").read_text()
-    assert "Q2 2030" in text and f"date: {date.today().isoformat()}" in text
+    assert "Q2 2030" in text and "\ndate: 2030-04-01\n" in text  # the quarter's first day
     assert "kicker: Community Spotlight" in text  # kickers kept
     assert "Join the community" in text  # the call to action carried over
     assert "items: []" in text
@@ -124,7 +123,7 @@ def test_add_reads_opengraph_and_keeps_comments(project, web):
     assert "# my own comment" in text
     _, model = load(issue)
     item = model.sections[1].items[-1]
-    assert (item.title, item.url, str(item.note), item.via) == (
+    assert (item.title.plain, item.url, str(item.note), item.via) == (
         "The OG title",
         f"{web}/og",
         "What the page says, from OpenGraph.",
@@ -139,8 +138,9 @@ def test_add_falls_back_to_twitter_and_title_tags(project, web):
     assert added.exit_code == 0
     _, model = load(issue)
     items = model.sections[1].items
-    assert (items[-2].title, str(items[-2].note)) == ("Twitter title", "From the Twitter card.")
-    assert (items[-1].title, str(items[-1].note)) == ("Just a title", "Meta description.")
+    twitter = (items[-2].title.plain, str(items[-2].note))
+    assert twitter == ("Twitter title", "From the Twitter card.")
+    assert (items[-1].title.plain, str(items[-1].note)) == ("Just a title", "Meta description.")
 
 
 def test_add_errors(project, web):

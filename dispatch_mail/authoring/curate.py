@@ -15,6 +15,7 @@ import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dispatch_mail.authoring.fetch import fetch
 from dispatch_mail.authoring.pagemeta import PageInfo, read_page
@@ -29,8 +30,9 @@ from dispatch_mail.project.issue import (
 )
 from dispatch_mail.project.loader import resolve_issue_dir
 from dispatch_mail.project.paths import MANIFEST_FILE, shown_path
+from dispatch_mail.project.urls import url_problem
 
-__all__ = ["PageInfo", "add_link", "fetch_page", "literal_markdown"]
+__all__ = ["PageInfo", "add_item", "add_link", "fetch_page", "literal_markdown"]
 
 
 def fetch_page(url: str, timeout: float = 10.0, *, allow_private: bool = False) -> PageInfo:
@@ -98,7 +100,7 @@ def _markdown_url(url: str) -> str:
 
 def _reading_item(page: PageInfo, url: str) -> dict[str, str]:
     item = {
-        "title": _clip(page.title or url, _max_length(ReadingItem, "title")),
+        "title": _literal(page.title or url, _max_length(ReadingItem, "title")),
         "url": url,
         "note": _literal(page.description or "", _max_length(ReadingItem, "note")),
     }
@@ -109,7 +111,7 @@ def _reading_item(page: PageInfo, url: str) -> dict[str, str]:
 
 def _link_item(page: PageInfo, url: str) -> dict[str, str]:
     return {
-        "title": _clip(page.title or url, _max_length(LinkItem, "title")),
+        "title": _literal(page.title or url, _max_length(LinkItem, "title")),
         "text": _literal(page.description or "", _max_length(LinkItem, "text")),
         "url": url,
     }
@@ -117,14 +119,14 @@ def _link_item(page: PageInfo, url: str) -> dict[str, str]:
 
 def _story(page: PageInfo, url: str) -> dict[str, str]:
     return {
-        "title": _clip(page.title or url, _max_length(Story, "title")),
+        "title": _literal(page.title or url, _max_length(Story, "title")),
         "url": url,
         "summary": _literal(page.description or "", _max_length(Story, "summary")),
     }
 
 
 def _roundup_item(page: PageInfo, url: str) -> dict[str, str]:
-    item = {"title": _clip(page.title or url, _max_length(RoundupItem, "title")), "url": url}
+    item = {"title": _literal(page.title or url, _max_length(RoundupItem, "title")), "url": url}
     if page.description:
         item["note"] = _literal(page.description, _max_length(RoundupItem, "note"))
     return item
@@ -181,20 +183,10 @@ def _choose_section(sections: list[object], name: str | None, shown: str) -> dic
     raise UsageError(f"no section {name!r} that takes links in {shown} (sections: {known})")
 
 
-def add_link(
-    issue_dir: Path,
-    url: str,
-    section: str | None = None,
-    *,
-    timeout: float = 10.0,
-    keep_url: bool = False,
-    allow_private: bool = False,
-) -> tuple[str, PageInfo]:
-    """Append an item for ``url`` to the named section (heading, id or kind).
-
-    Without a name, the first reading list or links section takes it. The section
-    is chosen before anything is fetched, so a wrong name costs no request.
-    """
+def _open_section(
+    issue_dir: Path, section: str | None
+) -> tuple[Any, Any, dict[str, object], list[object], Path]:
+    """The manifest (round-trip YAML), the section to add to and its items, before any fetch."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -224,11 +216,72 @@ def add_link(
     if not isinstance(items, list):
         label = section or _kind(target)
         raise UsageError(f"{shown}: the items of section {label!r} are not a list")
+    return yaml, data, target, items, path
+
+
+def _save(yaml: Any, data: Any, path: Path) -> None:
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def add_link(
+    issue_dir: Path,
+    url: str,
+    section: str | None = None,
+    *,
+    timeout: float = 10.0,
+    keep_url: bool = False,
+    allow_private: bool = False,
+) -> tuple[str, PageInfo]:
+    """Append an item for ``url`` to the named section (heading, id or kind).
+
+    Without a name, the first reading list or links section takes it. The section
+    is chosen before anything is fetched, so a wrong name costs no request.
+    """
+    yaml, data, target, items, path = _open_section(issue_dir, section)
     page = fetch_page(url, timeout, allow_private=allow_private)
     kind = _kind(target)
     assert kind is not None
     items.append(_ITEM_SHAPES[kind](page, url if keep_url else page.url))
-    buffer = io.StringIO()
-    yaml.dump(data, buffer)
-    atomic_write(path, buffer.getvalue())
+    _save(yaml, data, path)
     return str(target.get("heading") or kind), page
+
+
+def _typed_item(kind: str, title: str, url: str, note: str | None) -> dict[str, str] | str:
+    """An item as the curator typed it: their note is their own Markdown, kept as written.
+
+    A missing note is left empty where the section needs one, so `dispatch build`
+    lists it among the fields to fill in.
+    """
+    if kind == "announcements":
+        link = f"[{literal_markdown(title)}]({_markdown_url(url)})"
+        return f"{link} {note}" if note else link
+    text_key = {"reading_list": "note", "links": "text", "stories": "summary", "roundup": "note"}
+    item = {"title": title, "url": url}
+    if note or kind != "roundup":  # a roundup item's note is optional
+        item[text_key[kind]] = note or ""
+    return item
+
+
+def add_item(
+    issue_dir: Path, title: str, url: str, note: str | None = None, section: str | None = None
+) -> str:
+    """Append an item typed in by hand (nothing is fetched) to a section; its label.
+
+    The URL must pass the same rule as every link of a manifest.
+    """
+    title = " ".join(title.split())
+    if not title:
+        raise UsageError("the item's title must not be empty")
+    url = url.strip()
+    problem = url_problem(url)
+    if problem:
+        raise UsageError(f"{url}: {problem}")
+    note = note.strip() if note is not None else None
+    yaml, data, target, items, path = _open_section(issue_dir, section)
+    kind = _kind(target)
+    assert kind is not None
+    items.append(_typed_item(kind, title, url, note or None))
+    _save(yaml, data, path)
+    return str(target.get("heading") or kind)

@@ -36,6 +36,7 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 USER_AGENT = f"dispatch/{__version__} (+newsletter link curation)"
 PRIVATE_HINT = "allow_private"  # the error's hint: the caller may allow internal addresses
+BY_HAND_HINT = "by_hand"  # the error's hint: the page cannot be reached; the item can be typed in
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, not private in Python 3.11
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address behind a NAT64 gateway
@@ -181,7 +182,14 @@ def check_hop(url: str, deadline: Deadline, *, allow_private: bool = False) -> H
     except UnicodeError:
         raise FetchError(f"{url}: {name!r} is not a valid host name", url) from None
     port = parts.port or (443 if scheme == "https" else 80)
-    addresses = tuple(_lookup(host, port, deadline))
+    try:
+        addresses = tuple(_lookup(host, port, deadline))
+    except ConnectionError:
+        raise FetchError(
+            f"cannot fetch {url}: the name {host} could not be resolved (offline?)",
+            url,
+            hint=BY_HAND_HINT,
+        ) from None
     if not allow_private:
         for info in addresses:
             ip = str(info[4][0])
@@ -358,10 +366,12 @@ def fetch(url: str, *, timeout: float = 10.0, allow_private: bool = False) -> Fe
             current = redirect_target(current, location)
     except TimeoutError:
         raise FetchError(
-            f"{current}: timed out: no complete answer within {timeout:g} s", url
+            f"{current}: timed out: no complete answer within {timeout:g} s", url, hint=BY_HAND_HINT
         ) from None
-    except OSError as exc:  # the lookup or the connection failed, or the connection broke
+    except OSError as exc:  # the connection failed or broke
         raise FetchError(
-            f"could not reach {current} ({_reason(exc)}): check the URL or your connection", url
+            f"could not reach {current} ({_reason(exc)}): check the URL or your connection",
+            url,
+            hint=BY_HAND_HINT,
         ) from None
     raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects", url)

@@ -96,22 +96,25 @@ class Resolver:
         return None
 
     def _by_verp(self, candidates: tuple[str, ...]) -> Target | None:
-        template = self.project.return_path
-        if not template or TOKEN not in template or self.keys is None:
+        """The journal row a VERP address names, under the project's or any profile's template."""
+        profiles = [p.return_path for p in self.project.smtp.values()]
+        templates = [t for t in (self.project.return_path, *profiles) if t and TOKEN in t]
+        if not templates or self.keys is None:
             return None
-        for address in candidates:
-            verp = read_verp(self.keys.secret, template, address)
-            if verp is None:
-                continue
-            for journal in self.journals():
-                issue = journal.lookup.issue
-                if issue is None or verp.issue_tag != tag_of(issue):
+        for template in dict.fromkeys(templates):
+            for address in candidates:
+                verp = read_verp(self.keys.secret, template, address)
+                if verp is None:
                     continue
-                if verp.list_tag != tag_of(journal.label):
-                    continue
-                row = journal.lookup.by_id(verp.row)
-                if row is not None:
-                    return _target(row, journal.label, "verp")
+                for journal in self.journals():
+                    issue = journal.lookup.issue
+                    if issue is None or verp.issue_tag != tag_of(issue):
+                        continue
+                    if verp.list_tag != tag_of(journal.label):
+                        continue
+                    row = journal.lookup.by_id(verp.row)
+                    if row is not None:
+                        return _target(row, journal.label, "verp")
         return None
 
     # ------------------------------------------------------------------ unsubscribe requests

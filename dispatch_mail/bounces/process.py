@@ -20,6 +20,7 @@ from dispatch_mail.bounces.sources import MailboxSpec
 from dispatch_mail.mail.tokens import TokenKeys
 from dispatch_mail.project.addresses import dedupe_key
 from dispatch_mail.project.settings import Project
+from dispatch_mail.project.wording import plural
 from dispatch_mail.suppression.base import SuppressionStore
 from dispatch_mail.suppression.records import Outcome, ReturnEvent, SoftBouncePolicy
 
@@ -231,6 +232,6 @@ def _describe(
         text = f"complaint ({subject.detail}) {event.email}"
     text += f" ({where})" if where else ""
     if event.kind == "soft-bounce" and outcome is not None:
-        counted = f"{outcome.soft_count} of {policy.limit} in {policy.window_days} days"
+        counted = f"{outcome.soft_count} of {policy.limit} in {plural(policy.window_days, 'day')}"
         text += f" ({counted}{': suppressed' if outcome.suppressed is not None else ''})"
     return text

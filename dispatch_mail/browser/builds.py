@@ -18,6 +18,7 @@ from pathlib import Path
 from dispatch_mail.browser.watcher import is_within
 from dispatch_mail.errors import ContentError, DispatchError
 from dispatch_mail.project.loader import load_project
+from dispatch_mail.project.wording import plural
 from dispatch_mail.publish.build import BuildResult, build_issue
 from dispatch_mail.render import templates as template_engine
 
@@ -156,10 +157,9 @@ class LiveBuild:
             return
         for problem in build.errors:
             self.log(f"error: {problem}")
-        count = len(build.errors)
         self.log(
             f"{prefix}build {build.number} of {build.slug} failed: "
-            f"{count} problem{'s' if count != 1 else ''}, "
+            f"{plural(len(build.errors), 'problem')}, "
             "shown in the browser; save a fix to rebuild"
         )
 

@@ -253,6 +253,7 @@ class PageView:
 
     def __init__(self, page: Any) -> None:
         self._page = page
+        self._devtools: Any = None
 
     def show(self, width: int, scheme: str) -> None:
         self._page.set_viewport_size({"width": width, "height": VIEWPORT_HEIGHT})
@@ -264,3 +265,12 @@ class PageView:
 
     def evaluate(self, script: str, arg: Any = None) -> Any:
         return self._page.evaluate(script, arg)
+
+    def devtools(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One Chrome DevTools Protocol call: what Chromium did, which the page cannot tell.
+
+        (The fonts it drew each element's text with, for one.)
+        """
+        if self._devtools is None:
+            self._devtools = self._page.context.new_cdp_session(self._page)
+        return self._devtools.send(method, params or {})

@@ -30,6 +30,7 @@ from dispatch_mail.errors import BrowserUnavailable, ContentError, DispatchError
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.loader import find_project_root, issue_dirs, load_project
 from dispatch_mail.project.paths import previews_dir, shown_path
+from dispatch_mail.project.wording import plural
 from dispatch_mail.publish.build import OUTPUT_NAMES, build_issue
 from dispatch_mail.quality.checks import check_issue
 from dispatch_mail.quality.report import format_json, format_text
@@ -124,7 +125,7 @@ def build_previews(
         gallery.index, render_gallery(project.name, gallery, ci_failure=bool(skipped and in_ci))
     )
     built = sum(p.built for p in issues)
-    say(f"{built} of {len(issues)} issues built; gallery {shown_path(gallery.index)}")
+    say(f"{built} of {plural(len(issues), 'issue')} built; gallery {shown_path(gallery.index)}")
     return gallery
 
 
@@ -210,7 +211,7 @@ def render_gallery(name: str, gallery: Gallery, *, ci_failure: bool = False) -> 
         "<body>",
         "<header>",
         f"<h1>{_e(name)}: issue previews</h1>",
-        f'<p class="meta">{built} of {len(issues)} issues built · '
+        f'<p class="meta">{built} of {plural(len(issues), "issue")} built · '
         f"generated {_e(stamp)} by dispatch {_e(__version__)}"
         + (f" · screenshots by {_e(gallery.browser)}" if gallery.browser else "")
         + "</p>",

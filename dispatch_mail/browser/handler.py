@@ -20,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 
-from dispatch_mail.browser.builds import Build
+from dispatch_mail.browser.builds import Build, LiveBuild
 from dispatch_mail.browser.connections import Address, Intake, Limits, StreamSlots
 from dispatch_mail.browser.pages import (
     SCHEMES,
     error_page,
     error_text,
     force_color_scheme,
+    index_page,
     shell_page,
 )
 
@@ -139,8 +140,25 @@ class PreviewHandler(BaseHTTPRequestHandler):
         target = self.path.split("#", 1)[0]
         path, _, query = target.partition("?")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
+        live: LiveBuild | None = preview.live(preview.issue_dir.name)
+        if preview.several:  # an index at /, each issue under /<slug>/
+            if path == "/":
+                return self._send(self._index(preview))
+            if path == "/status.json":
+                statuses = [one.latest.status() for one in preview.lives.values()]
+                return self._send(_Response(200, "application/json", _json(statuses)))
+            slug, slash, rest = path[1:].partition("/")
+            live = preview.live(unquote(slug))
+            if live is None:
+                return self._send(_Response(404, TEXT, b"not found\n"))
+            if not slash:
+                location = {"Location": f"/{quote(live.issue_dir.name)}/"}
+                return self._send(_Response(301, TEXT, b"moved\n", location))
+            path = "/" + rest
+        assert live is not None
         if path == "/events":
-            return self._events(preview, params.get("since") or self.headers.get("Last-Event-ID"))
+            since = params.get("since") or self.headers.get("Last-Event-ID")
+            return self._events(preview, live, since)
         routes: dict[str, Route] = {
             "/": self._shell,
             "/email.html": self._email_html,
@@ -151,7 +169,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         route = routes.get(path)
         if route is None:
             return self._send(_Response(404, TEXT, b"not found\n"))
-        self._send(route(preview.build, params))
+        self._send(route(live.latest, params))
 
     def _host_allowed(self) -> bool:
         host = (self.headers.get("Host") or "").strip().lower()
@@ -178,9 +196,17 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- pages
 
+    def _index(self, preview: PreviewServer) -> _Response:
+        nonce = secrets.token_urlsafe(16)
+        body = index_page([live.latest for live in preview.lives.values()], nonce)
+        csp = {"Content-Security-Policy": _SHELL_CSP.format(nonce=nonce)}
+        return _Response(200, HTML, body.encode("utf-8"), csp)
+
     def _shell(self, build: Build, params: dict[str, str]) -> _Response:
         nonce = secrets.token_urlsafe(16)
-        body = shell_page(build, nonce).encode("utf-8")
+        preview = self.server.preview
+        others = [live.latest for live in preview.lives.values()] if preview.several else None
+        body = shell_page(build, nonce, others).encode("utf-8")
         csp = {"Content-Security-Policy": _SHELL_CSP.format(nonce=nonce)}
         return _Response(200, HTML, body, csp)
 
@@ -206,12 +232,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         return _Response(200, "message/rfc822", build.eml, disposition)
 
     def _status(self, build: Build, params: dict[str, str]) -> _Response:
-        body = json.dumps(build.status(), indent=2).encode("utf-8")
-        return _Response(200, "application/json", body)
+        return _Response(200, "application/json", _json(build.status()))
 
     # ---------------------------------------------------------------- live reload
 
-    def _events(self, preview: PreviewServer, since: str | None) -> None:
+    def _events(self, preview: PreviewServer, live: LiveBuild, since: str | None) -> None:
         """Server-Sent Events: `reload` after every build, a comment now and then to stay open.
 
         The stream ends when the page goes away, when the preview stops, and when newer
@@ -224,7 +249,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        build = preview.build
+        build = live.latest
         ended = self.server.streams.open()
         check = self.server.limits.stream_check_seconds
         try:
@@ -234,7 +259,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             keepalive_at = time.monotonic() + preview.keepalive
             while True:
                 wait = min(max(keepalive_at - time.monotonic(), 0.0), check)
-                newer = preview.wait_for_build(build.number, wait)
+                newer = live.wait_for_build(build.number, wait)
                 if preview.closing or ended.is_set() or self._page_gone():
                     return
                 if newer is not None:
@@ -261,6 +286,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return False  # nothing to read: still open
         except OSError:
             return True
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, indent=2).encode("utf-8")
 
 
 def _reload_event(build: Build) -> bytes:

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from urllib.parse import quote
 
 from dispatch_mail.browser.builds import Build
 from dispatch_mail.browser.static import asset_text
+from dispatch_mail.project.wording import plural
 
 SCHEMES = ("light", "dark")
 # (group, its label, its buttons as (value, label)); the page's script keeps them in the URL
@@ -29,10 +32,6 @@ SWITCHES = (
     ("scheme", "Color scheme", (("light", "Light"), ("dark", "Dark"))),
     ("view", "Part", (("html", "HTML"), ("text", "Plaintext"))),
 )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
 def _switches() -> str:
@@ -47,8 +46,67 @@ def _switches() -> str:
     return "\n    ".join(groups)
 
 
-def shell_page(build: Build, nonce: str) -> str:
-    """The preview page: switches, then the email in a frame, or the build's problems."""
+def issue_href(slug: str) -> str:
+    """Where an issue's page is when several are previewed: ``/<slug>/``."""
+    return f"/{quote(slug)}/"
+
+
+def _label(build: Build) -> str:
+    state = "" if build.ok else f" (failed: {plural(len(build.errors), 'problem')})"
+    return f"{build.slug} · {build.subject}{state}" if build.subject else f"{build.slug}{state}"
+
+
+def _issue_switcher(current: Build, issues: Sequence[Build]) -> str:
+    """A menu of the other issues (the page's script follows it) and the way to the index."""
+    e = html.escape
+    options = "".join(
+        f'<option value="{e(issue_href(b.slug))}"'
+        f"{' selected' if b.slug == current.slug else ''}>{e(_label(b))}</option>"
+        for b in issues
+    )
+    return (
+        '<label class="issues">Issue <select id="issue" aria-label="Issue">'
+        f'{options}</select></label> <a href="/">All issues</a>'
+    )
+
+
+def index_page(builds: Sequence[Build], nonce: str) -> str:
+    """The list of every issue previewed, each a link to its page (several issues only)."""
+    e = html.escape
+    items = "".join(
+        f'<li><a href="{e(issue_href(b.slug))}">{e(b.slug)}</a> '
+        f"<span>{e(b.subject)}</span> "
+        + (
+            '<span class="good">built</span>'
+            if b.ok
+            else f'<span class="bad">failed: {plural(len(b.errors), "problem")}</span>'
+        )
+        + "</li>"
+        for b in builds
+    )
+    css = asset_text("preview.css")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{plural(len(builds), "issue")} · dispatch preview</title>
+<style nonce="{e(nonce)}">{css}</style>
+</head>
+<body class="index">
+<header><div class="title"><strong>{plural(len(builds), "issue")}</strong>
+<span class="meta">dispatch preview</span></div></header>
+<main><ul id="issues">{items}</ul></main>
+</body>
+</html>
+"""
+
+
+def shell_page(build: Build, nonce: str, issues: Sequence[Build] | None = None) -> str:
+    """The preview page: switches, then the email in a frame, or the build's problems.
+
+    ``issues``, when several are previewed, adds a switcher to the others.
+    """
     e = html.escape
     when = build.finished.strftime("%H:%M:%S")
     if build.ok:
@@ -60,14 +118,14 @@ def shell_page(build: Build, nonce: str) -> str:
             f'<pre id="text" aria-label="The plaintext part">{e(build.text)}</pre>'
         )
     else:
-        failed = _plural(len(build.errors), "problem")
+        failed = plural(len(build.errors), "problem")
         state = f'<span class="bad">failed: {failed}</span> #{build.number} at {when}'
         title = f"{build.slug}: build failed"
         content = error_panel(build)
     warnings = ""
     if build.warnings:
         items = "".join(f"<li>{e(w)}</li>" for w in build.warnings)
-        summary = _plural(len(build.warnings), "warning")
+        summary = plural(len(build.warnings), "warning")
         warnings = (
             f'<details class="warnings"><summary>{summary}</summary><ul>{items}</ul></details>'
         )
@@ -86,7 +144,8 @@ def shell_page(build: Build, nonce: str) -> str:
   <div class="title"><strong>{e(title)}</strong>{meta}</div>
   <nav aria-label="Preview switches">
     {_switches()}
-    <a href="/email.eml">Raw .eml</a>
+    {_issue_switcher(build, issues) if issues is not None else ""}
+    <a href="email.eml">Raw .eml</a>
     <span id="live">connecting…</span>
   </nav>
 </header>
@@ -103,7 +162,7 @@ def error_panel(build: Build) -> str:
     items = "".join(f"<li><code>{html.escape(problem)}</code></li>" for problem in build.errors)
     return (
         '<section class="errors" role="alert">'
-        f"<h1>The build failed: {_plural(len(build.errors), 'problem')}</h1><ul>{items}</ul>"
+        f"<h1>The build failed: {plural(len(build.errors), 'problem')}</h1><ul>{items}</ul>"
         "<p>Fix the file and save: the preview rebuilds and this page reloads by itself.</p>"
         "</section>"
     )

@@ -2,7 +2,8 @@
 
 `dispatch check` reads the HTML; this module asks a browser what a reader sees:
 the page at desktop and phone width and in dark mode, whether a narrow phone
-scrolls sideways, and whether dark-mode text is readable on its background.
+scrolls sideways, whether dark-mode text is readable on its background, and
+whether any character was drawn as an empty box for want of a font (``fonts``).
 The browser, and how it is kept offline, is ``chromium``'s business; the
 measurements run in the page are ``assets/layout.js``.
 """
@@ -10,12 +11,15 @@ measurements run in the page are ``assets/layout.js``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dispatch_mail.browser.chromium import ChromiumSession, PageView
+from dispatch_mail.browser.fonts import MissingGlyphs, missing_glyphs
 from dispatch_mail.browser.static import asset_text
 from dispatch_mail.project.files import atomic_write
+from dispatch_mail.project.wording import plural
 
 # name -> (viewport width in CSS px, colour scheme); device scale 1, so PNG width == viewport width
 SHOTS: dict[str, tuple[int, str]] = {
@@ -28,13 +32,40 @@ CONTRAST_WIDTH = 375
 MIN_CONTRAST = 4.5  # WCAG AA for body text
 
 
+class Screenshots(Mapping[str, Path]):
+    """The PNGs written, by shot name, and what each shot drew as boxes for want of a font."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+        self.missing_glyphs: dict[str, list[MissingGlyphs]] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        return self.paths[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def font_warnings(self) -> list[str]:
+        """One line per script lacking a font; shots that lacked the same are named together."""
+        shots: dict[str, list[str]] = {}
+        for name, missing in self.missing_glyphs.items():
+            for glyphs in missing:
+                shots.setdefault(glyphs.describe(), []).append(name)
+        return [f"screenshot {', '.join(names)}: {line}" for line, names in shots.items()]
+
+
 def take_screenshots(
     html: str, out_dir: Path, chromium: str | None = None, *, browser: ChromiumSession | None = None
-) -> dict[str, Path]:
+) -> Screenshots:
     """Write desktop.png (800 px), mobile.png (375 px) and dark.png (600 px, dark), full page.
 
     Each file is written to a temporary name and renamed, so a reader never
-    sees half a PNG. Returns ``{"desktop": path, "mobile": path, "dark": path}``.
+    sees half a PNG. Returns a mapping ``{"desktop": path, "mobile": path,
+    "dark": path}`` whose ``missing_glyphs`` say, per shot, which characters
+    no installed font had (drawn as boxes); ``font_warnings()`` says it in words.
     """
     if browser is not None:
         return _screenshots(browser, html, Path(out_dir))
@@ -53,7 +84,9 @@ def layout_report(
     the WCAG ratio of every visible piece of main text (``.dm-text`` and its
     paragraphs, list items and headings, h1–h3) against its effective
     background, found by walking up to the first opaque background-color and
-    blending the translucent ones on the way, with the minimum as ``min_ratio``.
+    blending the translucent ones on the way, with the minimum as ``min_ratio``;
+    ``fonts.missing``: per script, the characters no installed font had, which
+    Chromium drew as empty boxes (see ``fonts.missing_glyphs``).
     """
     if browser is not None:
         return _layout_report(browser, html)
@@ -61,14 +94,15 @@ def layout_report(
         return _layout_report(session, html)
 
 
-def _screenshots(session: ChromiumSession, html: str, out_dir: Path) -> dict[str, Path]:
-    written: dict[str, Path] = {}
+def _screenshots(session: ChromiumSession, html: str, out_dir: Path) -> Screenshots:
+    written = Screenshots()
     with session.page(html) as view:
         for name, (width, scheme) in SHOTS.items():
             view.show(width, scheme)
             path = out_dir / f"{name}.png"
             atomic_write(path, view.screenshot())
-            written[name] = path
+            written.paths[name] = path
+            written.missing_glyphs[name] = missing_glyphs(view)
     return written
 
 
@@ -88,6 +122,7 @@ def _layout_report(session: ChromiumSession, html: str) -> dict[str, Any]:
         view.show(CONTRAST_WIDTH, "light")
         report["images"] = _measure(view, "images")
         report["contrast"]["light"] = _measure(view, "contrast")
+        report["fonts"] = {"missing": [m.as_json() for m in missing_glyphs(view)]}
         view.show(CONTRAST_WIDTH, "dark")
         report["contrast"]["dark"] = _measure(view, "contrast")
     report["horizontal_scroll"] = [w for w, r in report["widths"].items() if r["horizontal_scroll"]]
@@ -96,6 +131,7 @@ def _layout_report(session: ChromiumSession, html: str) -> dict[str, Any]:
         not report["horizontal_scroll"]
         and not report["images"]["missing_alt"]
         and (report["dark_min_contrast"] or 0) >= MIN_CONTRAST
+        and not report["fonts"]["missing"]
     )
     return report
 
@@ -112,7 +148,7 @@ def format_layout(report: dict[str, Any]) -> list[str]:
             )
     missing = report["images"]["missing_alt"]
     if missing:
-        lines.append(f"{len(missing)} image(s) without alt text: {', '.join(missing[:3])}")
+        lines.append(f"{plural(len(missing), 'image')} without alt text: {', '.join(missing[:3])}")
     for scheme in ("light", "dark"):
         c = report["contrast"][scheme]
         if c["min_ratio"] is not None and c["min_ratio"] < MIN_CONTRAST:
@@ -121,6 +157,11 @@ def format_layout(report: dict[str, Any]) -> list[str]:
                 f"{scheme} mode: text contrast {c['min_ratio']:.2f}:1 < {MIN_CONTRAST}:1 "
                 f"({worst['element']} {worst['color']} on {worst['background']}: {worst['text']!r})"
             )
+    for missing in report.get("fonts", {}).get("missing", []):
+        glyphs = MissingGlyphs(
+            missing["script"], missing["package"], missing["count"], missing["chars"]
+        )
+        lines.append(glyphs.describe())
     if not lines:
         dark = report["contrast"]["dark"]["min_ratio"]
         # floor: never claim more contrast than was measured
@@ -133,6 +174,6 @@ def format_layout(report: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"no sideways scrolling at {'/'.join(str(w) for w in report['widths'])} px · "
-            f"{images} · dark-mode text contrast ≥ {shown}"
+            f"{images} · dark-mode text contrast ≥ {shown} · every character had a font"
         )
     return lines

@@ -1,37 +1,46 @@
-"""`dispatch preview`: the issue served on 127.0.0.1, rebuilt and reloaded on every save.
+"""`dispatch preview`: issues served on 127.0.0.1, rebuilt and reloaded on every save.
 
 Standard library only. The pieces: ``handler`` answers a fixed set of paths,
 ``watcher`` polls everything a build reads (the issue folder, ``dispatch.yaml``,
 the newsletter's templates and the built-in theme), ``builds`` rebuilds in
 memory when one changes and wakes every open page, which reloads through
 Server-Sent Events. A failed build replaces the email with its problems; the
-server keeps running, and saving the fix brings the email back.
+server keeps running, and saving the fix brings the email back. One issue is served at
+``/``; several at ``/<slug>/`` each, with an index of them at ``/``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self
 
 from dispatch_mail.browser.builds import Build, LiveBuild, Log
 from dispatch_mail.browser.connections import Limits
 from dispatch_mail.browser.handler import HOST, PreviewHTTPServer
-from dispatch_mail.browser.watcher import POLL_SECONDS, Watcher
+from dispatch_mail.browser.watcher import POLL_SECONDS, Watcher, is_within
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.loader import find_project_root, resolve_issue_dir
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.settings import PROJECT_FILE
+from dispatch_mail.project.wording import plural
 
 KEEPALIVE_SECONDS = 15.0
 
-__all__ = ["HOST", "Build", "Limits", "PreviewServer", "serve"]
+__all__ = ["HOST", "Build", "Limits", "PreviewServer", "open_in_browser", "serve"]
+
+Issues = Path | str | Sequence[Path | str]
 
 
 class PreviewServer:
-    """The preview of one issue: an HTTP server on 127.0.0.1 plus a watcher thread.
+    """The preview of one issue, or of several: an HTTP server on 127.0.0.1 plus a watcher thread.
+
+    ``issue_dir`` is one folder (served at ``/``) or a sequence of them (an index at
+    ``/``, each issue at ``/<slug>/``; a sequence of one is served that way too).
 
     ``port=0`` takes any free port; ``url`` and ``port`` tell which once started.
     Use ``start()``/``stop()`` or ``with PreviewServer(...) as server:``. ``limits``
@@ -40,7 +49,7 @@ class PreviewServer:
 
     def __init__(
         self,
-        issue_dir: Path | str,
+        issue_dir: Issues,
         port: int = 0,
         *,
         host: str = HOST,
@@ -52,18 +61,35 @@ class PreviewServer:
         if host != HOST:
             # The preview shows unpublished content and has no authentication.
             raise UsageError(f"the preview listens on {HOST} only, not on {host}")
-        self.issue_dir = resolve_issue_dir(Path(issue_dir))
+        given = [issue_dir] if isinstance(issue_dir, (Path, str)) else list(issue_dir)
+        self.several = not isinstance(issue_dir, (Path, str))
+        folders = [resolve_issue_dir(Path(folder)) for folder in given]
+        if not folders:
+            raise UsageError("no issue to preview")
+        self.issue_dir = folders[0]
         self.root = find_project_root(self.issue_dir)
         self.log: Log = log or (lambda line: None)
         self.poll_interval = poll_interval
         self.keepalive = keepalive
         self.limits = limits or Limits()
         self._requested_port = port
-        self._live = LiveBuild(self.issue_dir, self.root, self.log)
+        self.lives: dict[str, LiveBuild] = {}
+        for folder in folders:
+            if find_project_root(folder) != self.root:
+                raise UsageError(
+                    f"{shown_path(folder)}: not an issue of {shown_path(self.root / PROJECT_FILE)}"
+                )
+            if folder.name in self.lives:
+                raise UsageError(f"{shown_path(folder)}: a second issue named {folder.name!r}")
+            self.lives[folder.name] = LiveBuild(folder, self.root, self.log)
+        self._live = self.lives[self.issue_dir.name]
         self._watcher = Watcher(
             self.root / PROJECT_FILE,
-            lambda: (self.issue_dir, *self._live.template_roots()),
-            self._live.rebuild,
+            lambda: (
+                *(live.issue_dir for live in self.lives.values()),
+                *self._live.template_roots(),
+            ),
+            self.rebuild,
             stopping=self._live.stopping,
             log=self.log,
             poll_interval=poll_interval,
@@ -93,7 +119,12 @@ class PreviewServer:
 
     @property
     def build(self) -> Build:
+        """The newest build of the (first) issue."""
         return self._live.latest
+
+    def live(self, slug: str) -> LiveBuild | None:
+        """The issue of that folder name, if it is served."""
+        return self.lives.get(slug)
 
     def start(self) -> Self:
         if self._httpd is not None or self.closing:
@@ -115,7 +146,8 @@ class PreviewServer:
 
     def stop(self) -> None:
         """Stop serving and watching; open event streams end. Safe to call twice."""
-        self._live.close()
+        for live in self.lives.values():
+            live.close()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             if self._threads:
@@ -132,8 +164,21 @@ class PreviewServer:
         self.stop()
 
     def rebuild(self, changed: Iterable[str] = ()) -> Build:
-        """Build the issue in memory, publish the outcome and wake the event streams."""
-        return self._live.rebuild(changed)
+        """Build in memory the issues a change concerns, publish them, wake the event streams.
+
+        A change inside one issue's folder rebuilds that issue; any other change
+        (dispatch.yaml, a template), or none given, rebuilds them all. Returns the
+        first issue's newest build.
+        """
+        paths = set(changed)
+        own = {
+            live: {p for p in paths if is_within(p, live.issue_dir)} for live in self.lives.values()
+        }
+        shared = paths - set().union(*own.values())
+        for live, mine in own.items():
+            if not paths or shared or mine:
+                live.rebuild(shared | mine)
+        return self._live.latest
 
     def wait_for_build(self, after: int, timeout: float | None) -> Build | None:
         """The newest build once its number differs from ``after``; None on timeout or stop."""
@@ -145,16 +190,39 @@ class PreviewServer:
         self._threads.append(thread)
 
 
+def open_in_browser(url: str) -> str:
+    """Open ``url`` in the desktop's browser; say whether that happened.
+
+    On Linux without a display, ``webbrowser`` would fall back to a text browser that
+    takes over this terminal, or to nothing at all: it is not asked.
+    """
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    opened = False
+    if not headless:
+        try:
+            opened = webbrowser.open(url)
+        except webbrowser.Error:
+            opened = False
+    if opened:
+        return f"opened {url} in your browser"
+    return f"could not open a browser here; open {url} yourself"
+
+
 def serve(
-    issue_dir: Path | str, port: int = 8000, open_browser: bool = False, log: Log = print
+    issue_dir: Issues, port: int = 8000, open_browser: bool = False, log: Log = print
 ) -> None:
     """Run the preview until Ctrl-C, which stops it cleanly."""
     server = PreviewServer(issue_dir, port, log=log)
     try:
         server.start()
-        log(f"previewing {shown_path(server.issue_dir)} at {server.url} (Ctrl-C to stop)")
+        what = (
+            plural(len(server.lives), "issue") if server.several else shown_path(server.issue_dir)
+        )
+        log(f"previewing {what} at {server.url} (Ctrl-C to stop)")
         if open_browser:
-            webbrowser.open(server.url)
+            log(open_in_browser(server.url))
         threading.Event().wait()
     except KeyboardInterrupt:
         log("preview stopped")

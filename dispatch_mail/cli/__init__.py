@@ -52,13 +52,36 @@ class CommandGroup(click.Group):
         return command
 
 
+# the conventions every command keeps, said once, at the end of `dispatch --help`
+EPILOG = """Issues: build, check, preview, screenshot and export take one or more issue
+folders, or --all (every issue of the project); each issue is processed, every
+problem reported, and the exit status is that of the worst. send and status
+take one issue: a send is one issue to one list.
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+\b
+Verbosity, the same in every command that has it:
+  -v/--verbose  more detail (check's notes, build's stage timings)
+  -q/--quiet    only warnings, errors and the summary line
+
+Settings a command doesn't read (smtp, lists, dkim, suppressions, bounces,
+deferrals, unsubscribe) only warn when they are wrong; send stops on them.
+"""
+
+
+@click.group(
+    cls=CommandGroup,
+    invoke_without_command=True,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="dispatch")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Assemble, check and send an email newsletter from files kept in git.
 
     \b
     dispatch build issues/2026-q1        render one issue into build/2026-q1/
     dispatch build --all                 render every issue
     """
+    if ctx.invoked_subcommand is None:  # plain `dispatch`: the help, and no error
+        click.echo(ctx.get_help(), color=ctx.color)

@@ -42,7 +42,12 @@ from dispatch_mail.cli.output import echo, plural
     help="A shared PostgreSQL store (else DISPATCH_DATABASE_URL, else the project's SQLite file).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The outcome as text or JSON (one entry per message read).",
 )
 @handle_errors
 def bounces(

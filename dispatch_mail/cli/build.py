@@ -1,13 +1,22 @@
-"""`dispatch build`: render one issue, or every issue, or the CI previews."""
+"""`dispatch build`: render issues, or every issue, or the CI previews."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from dispatch_mail.cli.errors import handle_errors, report_error
+from dispatch_mail.cli.errors import handle_errors
+from dispatch_mail.cli.options import (
+    chosen_issues,
+    each_issue,
+    issue_arguments,
+    rendering_only,
+    verbosity,
+    worst_exit,
+)
 from dispatch_mail.cli.output import echo
 from dispatch_mail.errors import UsageError
 from dispatch_mail.project.paths import shown_path
@@ -17,18 +26,12 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("issue_dir", required=False, type=click.Path(path_type=Path))
+@issue_arguments
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    help="Output folder (default: build/<slug>/; with --all, <DIR>/<slug>/).",
-)
-@click.option(
-    "--all",
-    "build_every",
-    is_flag=True,
-    help="Build every issue under the project's issues/ folder.",
+    help="Output folder (default: build/<slug>/; with several issues, <DIR>/<slug>/).",
 )
 @click.option(
     "--previews",
@@ -42,8 +45,7 @@ if TYPE_CHECKING:
     envvar="DISPATCH_CHROMIUM",
     help="Chromium executable for --previews.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only warnings and errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Also print the time each stage took.")
+@verbosity
 @click.option(
     "--format",
     "fmt",
@@ -54,60 +56,76 @@ if TYPE_CHECKING:
 )
 @handle_errors
 def build(
-    issue_dir: Path | None,
+    issue_dirs: tuple[Path, ...],
+    every_issue: bool,
     out_dir: Path | None,
-    build_every: bool,
     previews: bool,
     chromium: str | None,
-    quiet: bool,
     verbose: bool,
+    quiet: bool,
     fmt: str,
 ) -> int:
-    """Render an issue into email.html, email.txt, email.mjml and email.eml.
+    """Render issues into email.html, email.txt, email.mjml and email.eml.
+
+    Several issues (or --all): each is built, every problem is reported, and the
+    exit status is that of the worst.
+
+    email.eml is a preview of the message, to open in a mail client: it is
+    addressed to the sender, and its unsubscribe link (List-Unsubscribe) is the
+    preferences page or the unsubscribe page without a personal token. What
+    `dispatch send` sends is made per recipient: `dispatch send --dry-run DIR`
+    writes those.
 
     \b
     Example:
       dispatch build issues/2026-q1
       dispatch build issues/2026-q1 --out /tmp/preview
+      dispatch build issues/2025-q4 issues/2026-q1
       dispatch build --all
       dispatch build --all --previews --out previews/
     """
+    with rendering_only("build"):
+        return _build(issue_dirs, every_issue, out_dir, previews, chromium, verbose, quiet, fmt)
+
+
+def _build(
+    issue_dirs: tuple[Path, ...],
+    every_issue: bool,
+    out_dir: Path | None,
+    previews: bool,
+    chromium: str | None,
+    verbose: bool,
+    quiet: bool,
+    fmt: str,
+) -> int:
     if previews:
-        if not build_every:
+        if not every_issue:
             raise UsageError("--previews goes with --all")
         from dispatch_mail.browser.gallery import build_previews
 
-        gallery = build_previews(
-            issue_dir or Path.cwd(), out_dir, chromium=chromium, log=None if quiet else echo
-        )
+        start = issue_dirs[0] if issue_dirs else Path.cwd()
+        gallery = build_previews(start, out_dir, chromium=chromium, log=None if quiet else echo)
         echo(f"previews: {gallery.index}")
         return 1 if gallery.failed else 0
-    if build_every:
-        from dispatch_mail.publish.build import build_all
-
-        built, failed = build_all(issue_dir or Path.cwd(), out_dir)
-        if fmt == "json":
-            import json
-
-            click.echo(json.dumps([_summary(r) for r in built], indent=2, ensure_ascii=False))
-        for result in built:
-            _report(result, quiet or fmt == "json", verbose)
-        for _folder, exc in failed:
-            report_error(exc)
-        if not quiet and fmt == "text":
-            echo(f"{len(built)} built, {len(failed)} failed")
-        return 1 if failed else 0
-    if issue_dir is None:
-        raise UsageError("name an issue folder (e.g. issues/2026-q1) or use --all")
     from dispatch_mail.publish.build import build_issue
 
-    result = build_issue(issue_dir, out_dir)
+    folders = chosen_issues(issue_dirs, every_issue)
+    if len(folders) == 1 and not every_issue:  # one issue: its error is the command's
+        result = build_issue(folders[0], out_dir)
+        if fmt == "json":
+            click.echo(json.dumps(_summary(result), indent=2, ensure_ascii=False))
+        _report(result, quiet or fmt == "json", verbose)
+        return 0
+    built, failed = each_issue(
+        folders, lambda folder: build_issue(folder, out_dir / folder.name if out_dir else None)
+    )
     if fmt == "json":
-        import json
-
-        click.echo(json.dumps(_summary(result), indent=2, ensure_ascii=False))
-    _report(result, quiet or fmt == "json", verbose)
-    return 0
+        click.echo(json.dumps([_summary(r) for r in built], indent=2, ensure_ascii=False))
+    for result in built:
+        _report(result, quiet or fmt == "json", verbose)
+    if fmt == "text":
+        echo(f"{len(built)} built, {len(failed)} failed")
+    return worst_exit(failed)
 
 
 def _summary(result: BuildResult) -> dict[str, object]:

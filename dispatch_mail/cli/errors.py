@@ -22,6 +22,7 @@ P = ParamSpec("P")
 # error.hint → what to add to its message, in this CLI's words
 HINTS: dict[str, str] = {
     "smtp_host": "; or give --smtp-host",
+    "by_hand": "; add the item by hand with --title and --url",
     "insecure": " (--tls starttls or implicit; or --insecure if you really mean it)",
     "tls": ": use --tls starttls or implicit",
     "force": "; --force sends the new version to the rest",
@@ -36,6 +37,7 @@ HINTS: dict[str, str] = {
     "unsubscribe_tag": " (--unsubscribe-tag)",
     "allow_private": "; --allow-private fetches it anyway",
     "mailbox": ": give --mbox FILE, --maildir DIR or --imap URL",
+    "dns_server": "; name one with --dns-server HOST[:PORT] (or DISPATCH_DNS_SERVER)",
 }
 
 

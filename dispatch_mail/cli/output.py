@@ -7,6 +7,10 @@ import re
 
 import click
 
+from dispatch_mail.project.wording import plural
+
+__all__ = ["color", "echo", "plural", "printable"]
+
 # C0 controls but TAB and LF, DEL, the C1 controls, and the bidi overrides and isolates: a relay's
 # reply or a subscriber's name must not move the cursor, retitle the terminal or reorder text.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -26,6 +30,3 @@ def echo(message: str = "", *, err: bool = False, fg: str | None = None, nl: boo
     """Every line the CLI prints goes through here, so no control character reaches the terminal."""
     click.secho(printable(message), err=err, fg=fg, color=color(), nl=nl)
 
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from dispatch_mail.cli.errors import handle_errors
-from dispatch_mail.cli.output import echo
+from dispatch_mail.cli.options import (
+    chosen_issues,
+    each_issue,
+    issue_arguments,
+    rendering_only,
+    worst_exit,
+)
+from dispatch_mail.cli.output import echo, plural
+from dispatch_mail.errors import UsageError
 
 
 @click.command()
@@ -28,15 +36,16 @@ def archive(out_dir: Path | None, project_dir: Path | None) -> int:
     """
     from dispatch_mail.publish.archive import build_archive
 
-    result = build_archive(project_dir or Path.cwd(), out_dir)
+    with rendering_only("archive"):
+        result = build_archive(project_dir or Path.cwd(), out_dir)
     for warning in result.warnings:
         echo(f"warning: {warning}", err=True, fg="yellow")
-    echo(f"archive: {len(result.pages)} issues, index and feed in {result.out_dir}")
+    echo(f"archive: {plural(len(result.pages), 'issue')}, index and feed in {result.out_dir}")
     return 0
 
 
 @click.command()
-@click.argument("issue_dir", type=click.Path(path_type=Path))
+@issue_arguments
 @click.option(
     "--format",
     "fmt",
@@ -47,22 +56,42 @@ def archive(out_dir: Path | None, project_dir: Path | None) -> int:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Output file (default build/<slug>/export.<format>).",
+    help="Output file (default build/<slug>/export.<format>); one issue only.",
 )
 @click.option(
     "--unsubscribe-tag",
     help="Your email service's unsubscribe merge tag for the HTML (e.g. '*|UNSUB|*').",
 )
 @handle_errors
-def export(issue_dir: Path, fmt: str, out: Path | None, unsubscribe_tag: str | None) -> int:
-    """Export the built issue: one .eml, an mbox of test messages, one HTML file,
+def export(
+    issue_dirs: tuple[Path, ...],
+    every_issue: bool,
+    fmt: str,
+    out: Path | None,
+    unsubscribe_tag: str | None,
+) -> int:
+    """Export built issues: one .eml, an mbox of test messages, one HTML file,
     or a zip for an ESP.
+
+    Several issues (or --all): each is exported to its default file, every
+    problem is reported, and the exit status is that of the worst.
 
     \b
     Example:
       dispatch export issues/2026-q1 --format zip --unsubscribe-tag '*|UNSUB|*'
+      dispatch export --all --format html
     """
     from dispatch_mail.publish.export import export_issue
 
-    echo(f"wrote {export_issue(issue_dir, fmt, out, unsubscribe_tag=unsubscribe_tag)}")
-    return 0
+    def write(folder: Path) -> None:
+        echo(f"wrote {export_issue(folder, fmt, out, unsubscribe_tag=unsubscribe_tag)}")
+
+    with rendering_only("export"):
+        folders = chosen_issues(issue_dirs, every_issue)
+        if out is not None and (len(folders) > 1 or every_issue):
+            raise UsageError("--out names one file: give one issue, or leave --out out")
+        if len(folders) == 1 and not every_issue:
+            write(folders[0])
+            return 0
+        _done, failed = each_issue(folders, write)
+    return worst_exit(failed)

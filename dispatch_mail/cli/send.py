@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ class SendArgs:
 
     to_reviewers: bool
     to: tuple[str, ...]
+    as_recipient: str | None
     list_name: str | None
     yes: bool
     dry_run_to: Path | None
@@ -55,8 +56,8 @@ class SendArgs:
     secret_file: Path | None
     retry_deferred: bool
     database: str | None
-    timeout: float
-    connect_timeout: float
+    timeout: float | None
+    connect_timeout: float | None
     quiet: bool
 
     @property
@@ -74,6 +75,12 @@ class SendArgs:
 )
 @click.option(
     "--to", "to", multiple=True, metavar="ADDRESS", help="Send a test copy to ADDRESS (repeatable)."
+)
+@click.option(
+    "--as-recipient",
+    metavar="EMAIL",
+    help="With --test/--to: the copy this member of a list in dispatch.yaml would get "
+    "(their name and fields; links stay the test recipient's).",
 )
 @click.option(
     "--list",
@@ -95,12 +102,20 @@ class SendArgs:
     metavar="PROFILE",
     help="SMTP profile of dispatch.yaml (default: 'default').",
 )
-@click.option("--smtp-host", help="SMTP relay host (overrides the profile).")
-@click.option("--smtp-port", type=click.IntRange(1, 65535), help="SMTP relay port.")
+@click.option(
+    "--smtp-host",
+    help="SMTP relay host; overrides the profile's host only (its port, TLS and "
+    "credentials still apply).",
+)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    help="SMTP relay port (default: the profile's, else by --tls: 587, 465 or 25).",
+)
 @click.option(
     "--tls",
     type=click.Choice(["implicit", "starttls", "none"]),
-    help="Transport security (default starttls).",
+    help="Transport security (default: the profile's tls, else starttls).",
 )
 @click.option(
     "--insecure",
@@ -110,10 +125,18 @@ class SendArgs:
 @click.option(
     "--cafile",
     type=click.Path(exists=True, dir_okay=False),
-    help="Trust this CA bundle for the relay's certificate.",
+    help="Trust this CA bundle for the relay's certificate (default: the profile's cafile).",
 )
-@click.option("--concurrency", type=click.IntRange(1, 256), help="SMTP connections at once.")
-@click.option("--rate", type=click.FloatRange(0.001, None), help="Messages per second at most.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help="SMTP connections at once (default: the profile's, else 4).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.001, 100000),
+    help="Messages per second at most (default: the profile's rate).",
+)
 @click.option(
     "--max-per-hour",
     type=click.IntRange(1, None),
@@ -181,21 +204,22 @@ class SendArgs:
 @click.option(
     "--timeout",
     type=click.FloatRange(1, 600),
-    default=30.0,
-    show_default=True,
-    help="SMTP timeout in seconds.",
+    help="Seconds each SMTP command may take (default: the profile's timeout, else 30).",
 )
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(1, 600),
-    default=15.0,
-    show_default=True,
-    help="Seconds to wait for the relay to answer a new connection.",
+    help="Seconds to wait for the relay to answer a new connection "
+    "(default: the profile's connect_timeout, else 15).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only warnings, errors and the summary line."
+)
 @handle_errors
 def send(issue_dir: Path, **options: Any) -> int:
     """Send test copies, or the real send to a list: personalized, throttled, resumable.
+
+    One issue: a send is one issue to one list.
 
     \b
     Examples:
@@ -205,13 +229,18 @@ def send(issue_dir: Path, **options: Any) -> int:
       dispatch send issues/2026-q1 --list subscribers          # shows the plan, asks, sends
       dispatch send issues/2026-q1 --list subscribers --yes    # resumes where it stopped
 
-    Credentials come from DISPATCH_SMTP_USER and DISPATCH_SMTP_PASSWORD, the
-    unsubscribe-token secret from DISPATCH_UNSUBSCRIBE_SECRET (or --secret-file).
+    The relay is the SMTP profile (--smtp, else 'default'); --smtp-host and the
+    other relay options override its fields one by one. Credentials come from the
+    variables the profile names (DISPATCH_SMTP_USER and DISPATCH_SMTP_PASSWORD
+    unless it names others) or its password_file, the unsubscribe-token secret
+    from DISPATCH_UNSUBSCRIBE_SECRET (or --secret-file).
     """
     from dispatch_mail.delivery import campaign
     from dispatch_mail.delivery.engine import SendOptions
 
     args = SendArgs(**options)
+    if args.as_recipient and not args.testing:
+        raise UsageError("--as-recipient previews a member's copy in a test: add --test or --to")
     if args.testing and args.list_name:
         raise UsageError("--test/--to and --list are separate sends: choose one")
     if not args.testing and not args.list_name:
@@ -221,6 +250,7 @@ def send(issue_dir: Path, **options: Any) -> int:
         secret_file=args.secret_file,
         test=args.testing,
         secret_required=not args.testing and args.dry_run_to is None,
+        profile=args.profile,
     )
     if prepared.secret_is_ephemeral:
         echo(
@@ -241,8 +271,8 @@ def send(issue_dir: Path, **options: Any) -> int:
         args.insecure,
         args.cafile,
         args.timeout,
+        args.connect_timeout,
     )
-    settings = replace(settings, connect_timeout=args.connect_timeout)
     options_ = SendOptions(
         concurrency=args.concurrency or defaults.concurrency or 4,
         rate=args.rate if args.rate is not None else defaults.rate,
@@ -263,7 +293,9 @@ def send(issue_dir: Path, **options: Any) -> int:
 def _test_recipients(prepared: Prepared, args: SendArgs) -> list[Any]:
     from dispatch_mail.delivery import campaign
 
-    return campaign.test_recipients(prepared.project, list(args.to), args.to_reviewers)
+    return campaign.test_recipients(
+        prepared.project, list(args.to), args.to_reviewers, args.as_recipient
+    )
 
 
 def _dry_run(prepared: Prepared, args: SendArgs, out: Path) -> int:
@@ -294,7 +326,8 @@ def _test_send(
         echo(f"not delivered: {address}: {reply}", err=True, fg="red")
     echo(
         f"test copies: {summary.sent} sent to {', '.join(r.email for r in recipients)} "
-        f"via {settings.describe()}"
+        + (f"as {args.as_recipient}'s copy " if args.as_recipient else "")
+        + f"via {settings.describe()}"
     )
     return 1 if failures else 0
 
@@ -324,7 +357,7 @@ def _list_send(
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("not a terminal: add --yes to send without asking")
-            if not click.confirm(f"Send {plan.to_send:,} messages now?", default=False):
+            if not click.confirm(f"Send {plural(plan.to_send, 'message')} now?", default=False):
                 echo("nothing sent")
                 return 0
         progress = None if args.quiet or not sys.stderr.isatty() else progress_bar(plan.to_send)

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 )
 @click.option("--excluded", is_flag=True, help="List the rows excluded from the list and why.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The report as text or JSON (every deferred and failed recipient).",
 )
 @handle_errors
 def status(
@@ -40,6 +45,8 @@ def status(
     fmt: str,
 ) -> int:
     """Show a send's progress and failures from its journal.
+
+    One issue: its journals are those of its sends (one per list).
 
     \b
     Example:

@@ -28,6 +28,7 @@ from dispatch_mail.errors import ContentError, Problem, UsageError
 from dispatch_mail.project.addresses import dedupe_key
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.schema import validate_email
+from dispatch_mail.project.wording import plural
 
 MAX_FIELD_LENGTH = 500
 _NAMED = re.compile(r"^[^<>@]*<([^<>]+)>\s*$")  # display name (no address in it) <address>
@@ -178,7 +179,7 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     if len(problems) <= MAX_PROBLEMS:
         return problems
     rest = problems[MAX_PROBLEMS:]
-    note = f"and {len(rest)} more problems from this line on"
+    note = f"and {plural(len(rest), 'more problem')} from this line on"
     return [*problems[:MAX_PROBLEMS], Problem(rest[0].path, rest[0].line, 0, "", note)]
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from dispatch_mail.delivery.audience import (
     Exclusion,
     Recipient,
-    normalize,
     read_suppressed,
     scan_audience,
     tally_exclusions,
@@ -28,8 +27,14 @@ from dispatch_mail.delivery.audience import (
 from dispatch_mail.delivery.engine import SendEngine, SendOptions, SendSummary
 from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
+from dispatch_mail.delivery.profiles import PASSWORD_ENV as PASSWORD_ENV
+from dispatch_mail.delivery.profiles import USER_ENV as USER_ENV
+from dispatch_mail.delivery.profiles import ProfileDefaults as ProfileDefaults
+from dispatch_mail.delivery.profiles import choose_profile
+from dispatch_mail.delivery.profiles import smtp_settings as smtp_settings
 from dispatch_mail.delivery.screening import BatchScreen, suppressed_reasons
 from dispatch_mail.delivery.smtp import SmtpSettings
+from dispatch_mail.delivery.testcopies import as_member, find_member, test_address
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
 from dispatch_mail.mail.dkim import DkimSigner
 from dispatch_mail.mail.headers import make_message_id
@@ -38,18 +43,13 @@ from dispatch_mail.mail.tokens import TokenKeys
 from dispatch_mail.mail.verp import check_return_path
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.issue import Issue
-from dispatch_mail.project.loader import load, shown_path
+from dispatch_mail.project.loader import load, locate, shown_path
 from dispatch_mail.project.paths import journal_path as default_journal_path
-from dispatch_mail.project.schema import validate_email
-from dispatch_mail.project.settings import PROJECT_FILE, Project
+from dispatch_mail.project.settings import PROJECT_FILE, Project, SmtpProfile
 from dispatch_mail.render import render_issue
 from dispatch_mail.suppression.base import SuppressionStore
 
-USER_ENV, PASSWORD_ENV, DKIM_KEY_ENV = (
-    "DISPATCH_SMTP_USER",
-    "DISPATCH_SMTP_PASSWORD",
-    "DISPATCH_DKIM_KEY_FILE",
-)
+DKIM_KEY_ENV = "DISPATCH_DKIM_KEY_FILE"
 
 
 @dataclass
@@ -61,77 +61,54 @@ class Prepared:
     messages: PersonalMessages
     content_hash: str
     secret_is_ephemeral: bool = False
+    profile: SmtpProfile | None = None  # the SMTP profile its copies carry the headers of
 
 
-# ------------------------------------------------------------------ settings
-@dataclass(frozen=True)
-class ProfileDefaults:
-    """What an SMTP profile says about the send itself; the command line may override it."""
+def _dkim_signer(project: Project, profile: SmtpProfile | None = None) -> DkimSigner | None:
+    """The signer of dkim: (the main key, then each rotation key), checked before any send.
 
-    concurrency: int | None = None
-    rate: float | None = None
-
-
-def smtp_settings(
-    project: Project,
-    profile: str | None = None,
-    host: str | None = None,
-    port: int | None = None,
-    tls: str | None = None,
-    insecure: bool = False,
-    cafile: str | None = None,
-    timeout: float = 30.0,
-) -> tuple[SmtpSettings, ProfileDefaults]:
-    """The relay from a named profile of dispatch.yaml, overridden by command-line values.
-
-    Returns the settings and the profile's own send defaults (concurrency, rate).
+    Alignment is judged against the return paths this send may use: the profile's
+    when it is known, else the project's and every profile's.
     """
-    defaults = ProfileDefaults()
-    base_host, base_port, base_tls = None, None, None
-    if host is None or profile:
-        name = profile or "default"
-        chosen = project.smtp.get(name)
-        if chosen is None:
-            if profile or host is None:
-                known = ", ".join(project.smtp) or "none"
-                raise UsageError(
-                    f"no SMTP profile {name!r} in dispatch.yaml (profiles: {known})",
-                    hint="smtp_host",
-                )
-        else:
-            base_host, base_port, base_tls = chosen.host, chosen.port, chosen.tls
-            defaults = ProfileDefaults(chosen.concurrency, chosen.rate)
-    final_tls = tls or base_tls or "starttls"
-    final_port = port or base_port or {"implicit": 465, "starttls": 587, "none": 25}[final_tls]
-    return (
-        SmtpSettings(
-            host=host or base_host or "localhost",
-            port=final_port,
-            tls=final_tls,
-            username=os.environ.get(USER_ENV) or None,
-            password=os.environ.get(PASSWORD_ENV) or None,
-            insecure=insecure,
-            timeout=timeout,
-            cafile=cafile,
-        ),
-        defaults,
-    )
-
-
-def _dkim_signer(project: Project) -> DkimSigner | None:
     if project.dkim is None:
         return None
-    key_path = os.environ.get(DKIM_KEY_ENV) or project.dkim.key_file
+    settings = project.dkim
+
+    def read_key(key_path: str, field: str) -> bytes:
+        path = Path(key_path) if Path(key_path).is_absolute() else project.root / key_path
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            where = "" if field == "dkim.key_file" else f"{field}: "
+            raise UsageError(
+                f"{where}cannot read the DKIM key {shown_path(path)}: {exc.strerror or exc}"
+            ) from None
+
+    key_path = os.environ.get(DKIM_KEY_ENV) or settings.key_file
     if not key_path:
         raise UsageError(f"dkim: in dispatch.yaml needs key_file or {DKIM_KEY_ENV}")
-    path = Path(key_path) if Path(key_path).is_absolute() else project.root / key_path
-    try:
-        key = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the DKIM key {shown_path(path)}: {exc.strerror or exc}"
-        ) from None
-    return DkimSigner(project.dkim.domain, project.dkim.selector, key)
+    rotation = [
+        (extra.domain or settings.domain, extra.selector, read_key(extra.key_file, field))
+        for i, extra in enumerate(settings.rotation)
+        for field in (f"dkim.rotation[{i}].key_file",)
+    ]
+    profiles = [profile] if profile is not None else list(project.smtp.values())
+    default_path = project.return_path or project.sender.address
+    return_paths = {p.return_path or default_path for p in profiles} or {default_path}
+    if profile is None:
+        return_paths.add(default_path)
+    header_names = set(project.headers).union(*(p.headers for p in profiles))
+    return DkimSigner(
+        settings.domain,
+        settings.selector,
+        read_key(key_path, "dkim.key_file"),
+        canonicalization=settings.canonicalization,
+        oversign=settings.oversign,
+        rotation=rotation,
+        extra_headers=sorted(header_names),
+        from_domain=project.sender.domain,
+        envelope_domains=sorted({path.rsplit("@", 1)[-1] for path in return_paths}),
+    )
 
 
 # ------------------------------------------------------------------ preparing
@@ -141,9 +118,15 @@ def prepare(
     secret_file: Path | None = None,
     test: bool = False,
     secret_required: bool = True,
+    profile: str | None = None,
 ) -> Prepared:
-    """Load, validate and render the issue once, with merge tokens for per-recipient fields."""
+    """Load, validate and render the issue once, with merge tokens for per-recipient fields.
+
+    ``profile``: the SMTP profile the copies go through ('default' when there is
+    one and none is named); its headers and return path are the messages' own.
+    """
     project, issue = load(Path(issue_dir))
+    chosen = choose_profile(project, profile)
     if not test and "{token}" not in project.footer.unsubscribe_url:
         # RFC 8058: the one-click POST carries nothing but the URL, so it must name the recipient
         raise ContentError(
@@ -158,10 +141,7 @@ def prepare(
                 )
             ]
         )
-    problem = check_return_path(project.return_path) if project.return_path else None
-    if problem:
-        where = shown_path(project.root / PROJECT_FILE)
-        raise ContentError([Problem(where, 0, 0, "return_path", problem)])
+    _check_return_paths(project, profile or "default", chosen)
     keys = TokenKeys.load(secret_file, required=secret_required)
     ephemeral = keys is None
     rendered = render_issue(project, issue, personal=True)
@@ -176,9 +156,24 @@ def prepare(
         keys=keys or TokenKeys.from_secrets(secrets.token_bytes(32)),
         test=test,
         subject_prefix=(project.subject_prefix or "") if test else "",
-        dkim_signer=_dkim_signer(project),
+        dkim_signer=_dkim_signer(project, chosen),
+        profile=chosen,
     )
-    return Prepared(project, issue, messages, digest.hexdigest(), ephemeral)
+    return Prepared(project, issue, messages, digest.hexdigest(), ephemeral, chosen)
+
+
+def _check_return_paths(project: Project, name: str, profile: SmtpProfile | None) -> None:
+    """The project's and the profile's return paths, each usable as a MAIL FROM (VERP or not)."""
+    problems = []
+    for keys, template in (
+        (("return_path",), project.return_path),
+        (("smtp", name, "return_path"), profile.return_path if profile else None),
+    ):
+        problem = check_return_path(template) if template else None
+        if problem:
+            problems.append(locate(project, keys, problem))
+    if problems:
+        raise ContentError(problems)
 
 
 def resolve_list(project: Project, name_or_csv: str) -> tuple[str, Path, Path | None]:
@@ -278,23 +273,26 @@ async def run_send(
 
 
 # ------------------------------------------------------------------ test sends
-def test_recipients(project: Project, to: list[str], reviewers: bool) -> list[Recipient]:
-    addresses = ([str(a) for a in project.reviewers] if reviewers else []) + list(to)
+def test_recipients(
+    project: Project, to: list[str], reviewers: bool, as_recipient: str | None = None
+) -> list[Recipient]:
+    """The test copies' recipients, each with their own name; with ``as_recipient``, each
+    gets that list member's copy instead (delivery/testcopies.py)."""
     if reviewers and not project.reviewers:
         raise UsageError("no reviewers: in dispatch.yaml", hint="reviewers")
+    candidates = [
+        Recipient(r.email, {"email": r.email, **({"name": r.name} if r.name else {})})
+        for r in (project.reviewers if reviewers else [])
+    ] + [test_address(text) for text in to]
     out: list[Recipient] = []
     seen: set[str] = set()
-    for address in addresses:
-        address = normalize(address)
-        problem = validate_email(address)
-        if problem:
-            raise UsageError(f"test address {address}: {problem}")
-        if address.casefold() not in seen:
-            seen.add(address.casefold())
-            out.append(Recipient(address, {"email": address}))
+    for candidate in candidates:
+        if candidate.email.casefold() not in seen:
+            seen.add(candidate.email.casefold())
+            out.append(candidate)
     if not out:
         raise UsageError("nobody to send to", hint="recipients")
-    return out
+    return as_member(out, find_member(project, as_recipient)) if as_recipient else out
 
 
 async def send_test(

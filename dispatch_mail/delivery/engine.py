@@ -1,10 +1,11 @@
 """The async send engine: N reused connections, a global rate limit, retries, and the journal.
 
 Every recipient is committed to the journal as ``sending`` before its
-transaction and as ``sent`` only after the server's 250 to DATA. MAIL, RCPT and
-DATA are sent as separate steps so that a failure before the final "." (safe
-to retry) is told apart from one after it (the server may hold the message:
-RFC 1047), which is retried but counted as a possible duplicate.
+transaction and as ``sent`` only after the server's 250 to DATA. The transaction
+(transaction.py: pipelined when the relay offers it) says which phase refused
+and whether the message had left us, so that a failure before the body was
+sent (safe to retry) is told apart from one after it (the server may hold the
+message: RFC 1047), which is retried but counted as a possible duplicate.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from dispatch_mail.delivery.smtp import (
     is_throttling,
     reply_of,
     reset_or_drop,
-    send_data,
 )
+from dispatch_mail.delivery.transaction import Attempt, transact
 from dispatch_mail.errors import DeliveryError, DispatchError, RecipientDataError
 from dispatch_mail.mail.personal import PersonalMessages
 
@@ -265,7 +266,12 @@ class SendEngine:
             return client
         date = format_datetime(datetime.now(UTC))
         try:
-            data = self.messages.render(row.email, row.fields, row.message_id, date)
+            if self.messages.dkim is None:
+                data = self.messages.render(row.email, row.fields, row.message_id, date)
+            else:  # RSA in OpenSSL lets the GIL go: signing on the other core, the loop goes on
+                data = await asyncio.to_thread(
+                    self.messages.render, row.email, row.fields, row.message_id, date
+                )
         except RecipientDataError as exc:
             # this recipient's own data makes no sendable message: fail them alone, unsent
             self.journal.mark_failed(row.id, None, f"not sent: {exc}")
@@ -284,24 +290,35 @@ class SendEngine:
             self._clients[worker] = client  # open: the relay answers this send
         # the previous message of this connection becomes 'sent' in the same commit
         self.journal.mark_sending(row.id, after_sent=self._accepted.pop(worker, None))
-        phase = "mail"
+        attempt = Attempt()
+        sender = self.messages.envelope_sender(row.id)
         try:
-            await client.mail(self.messages.envelope_sender(row.id))
-            phase = "rcpt"
-            await client.rcpt(row.email)
-            phase = "data"
-            reply = await send_data(client, data, self.settings.timeout)
+            reply = await transact(
+                client,
+                sender,
+                row.email,
+                data,
+                self.settings.timeout,
+                attempt,
+                pipelining=self.settings.pipelining,
+            )
         except aiosmtplib.SMTPResponseException as exc:
-            # the server answered: we know exactly what happened
             code, text = reply_of(exc)
-            client = await reset_or_drop(client, code)
-            self._refused(row, phase, code, text)
-            return client
+            if code is not None:  # the server answered: we know exactly what happened
+                client = await reset_or_drop(client, code)
+                self._refused(row, attempt.phase, code, text)
+                return client
+            failure: Exception | None = exc  # a reply we cannot read: as good as none
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            # no answer: before DATA's end it is safe to retry; during DATA the server may hold it
-            _, text = reply_of(exc)
+            failure = exc
+        else:
+            failure = None
+        if failure is not None:
+            # no answer: before the body left us it is safe to retry; after, the server may
+            # hold the message
+            _, text = reply_of(failure)
             client.close()
-            self._retry(row, None, f"{phase}: {text}", uncertain=phase == "data")
+            self._retry(row, None, f"{attempt.phase}: {text}", uncertain=attempt.body_sent)
             return None
         # 250 to DATA: committed as sent with this connection's next 'sending'
         # (or on its own, see _worker)

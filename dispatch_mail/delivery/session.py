@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +19,9 @@ from dispatch_mail.delivery.engine import SendOptions, SendSummary
 from dispatch_mail.delivery.journal import DEFAULT_STALE_AFTER, Journal
 from dispatch_mail.delivery.plan import SendPlan, frozen_counts
 from dispatch_mail.delivery.smtp import SmtpSettings
-from dispatch_mail.errors import DispatchError
+from dispatch_mail.errors import ContentError, DispatchError
+from dispatch_mail.project.placeholders import placeholder_problems
+from dispatch_mail.project.wording import plural
 from dispatch_mail.suppression import open_store
 
 Progress = Callable[[SendSummary, dict[str, int]], None]
@@ -55,6 +57,17 @@ def exit_code_for(counts: Mapping[str, int]) -> int:
     return DEFERRED_EXIT if counts.get("deferred") else 0
 
 
+def refuse_placeholders(prepared: Prepared) -> None:
+    """A list send does not start while a link still points at a placeholder to fill in."""
+    if not prepared.issue.path:
+        return
+    problems = placeholder_problems(Path(prepared.issue.path))
+    if problems:
+        raise ContentError(
+            [replace(p, message=f"{p.message} (a send to a list refuses it)") for p in problems]
+        )
+
+
 def due_time(when: float) -> str:
     """A deferred recipient's due time as the person sending reads it: UTC, to the minute."""
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -86,6 +99,7 @@ class ListSend:
         self.resume_command = resume_command
         self.journal: Journal
         self.plan: SendPlan
+        refuse_placeholders(prepared)
         # the store first: a send that cannot check who left the list does not start
         self.store = open_store(prepared.project, url=database_url)
         try:
@@ -172,7 +186,8 @@ class ListSend:
         notes: list[str] = []
         if summary.possibly_duplicated:
             notes.append(
-                f"note: {summary.possibly_duplicated} message(s) were retried after the "
+                f"note: {plural(summary.possibly_duplicated, 'message')} "
+                f"{'was' if summary.possibly_duplicated == 1 else 'were'} retried after the "
                 "connection dropped during DATA; the server may have accepted the first copy "
                 "(RFC 1047)"
             )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from dispatch_mail.errors import DeliveryError, RelayAuthError, RelayTlsError, UsageError
+from dispatch_mail.project.relay_checks import ehlo_name_problem
 
 if TYPE_CHECKING:
     import aiosmtplib
@@ -50,10 +51,16 @@ class SmtpSettings:
     # reaching the relay and hearing its greeting: a blackholed address fails in seconds,
     # while a slow DATA still has ``timeout``
     connect_timeout: float = 15.0
+    # our name in EHLO; None: this machine's FQDN (which may be 'localhost', and refused)
+    ehlo_name: str | None = None
+    pipelining: bool = True  # use PIPELINING and CHUNKING where the relay offers them
 
     def __post_init__(self) -> None:
         if not (self.timeout > 0 and self.connect_timeout > 0):
             raise UsageError("SMTP timeouts must be more than 0 seconds")
+        problem = ehlo_name_problem(self.ehlo_name) if self.ehlo_name is not None else None
+        if problem:
+            raise UsageError(f"the EHLO name {problem}")
         if self.tls not in TLS_MODES:
             raise UsageError(f"the TLS mode must be implicit, starttls or none, not {self.tls!r}")
         if self.tls == "none" and not (self.insecure or is_loopback(self.host)):
@@ -107,7 +114,7 @@ async def connect(settings: SmtpSettings) -> aiosmtplib.SMTP:
         start_tls=False,  # done below, so that its failure is told apart from the greeting's
         tls_context=settings.tls_context() if settings.tls != "none" else None,
         timeout=settings.timeout,
-        local_hostname=await asyncio.to_thread(_local_hostname),
+        local_hostname=settings.ehlo_name or await asyncio.to_thread(_local_hostname),
     )
     where = settings.describe()
     try:
@@ -219,11 +226,7 @@ async def send_data(client: aiosmtplib.SMTP, data: bytes, timeout: float | None)
     ):
         response = await client.data(data, timeout=timeout)
         return DataReply(response.code, response.message, fast=False)
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
+    stuffed = dot_stuffed(data)
     try:
         async with lock:
             protocol._response_pending = True
@@ -240,6 +243,14 @@ async def send_data(client: aiosmtplib.SMTP, data: bytes, timeout: float | None)
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()
         raise
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 4.5.2), for CRLF-only bytes; the "." not added."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 async def reset_or_drop(client: aiosmtplib.SMTP | None, code: int | None) -> aiosmtplib.SMTP | None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.charset import Charset
 from functools import lru_cache
 
 from dispatch_mail.errors import ContentError, Problem
 from dispatch_mail.project.issue import Issue
+from dispatch_mail.project.relay_checks import header_problems
 from dispatch_mail.project.settings import Project
 from dispatch_mail.render.context import slugify
 
@@ -55,6 +57,8 @@ Field = tuple[str, HeaderValue]
 # RFC 8058 one-click: only where List-Unsubscribe names the recipient (a personal token)
 ONE_CLICK: Field = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 TEST_MARK: Field = ("X-Dispatch-Test", "yes")
+PRECEDENCE_BULK: Field = ("Precedence", "bulk")
+_FEEDBACK_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 DISPLAY_NAME_MAX = 200  # characters of a recipient's display name; the rest is cut off
@@ -145,11 +149,16 @@ def issue_fields(
     subject_prefix: str = "",
     test: bool = False,
     one_click: bool = False,
+    list_name: str | None = None,
+    profile_headers: Mapping[str, str] | None = None,
 ) -> list[Field]:
     """The fields every copy of the issue shares, in order.
 
     ``one_click``: the List-Unsubscribe URL carries each recipient's token, so
     RFC 8058's POST can work; the built .eml's web link names nobody.
+    ``list_name``: the list the copy goes to, for Feedback-ID ('test' for test
+    sends; None for the built .eml, whose Feedback-ID then has no list part).
+    ``profile_headers``: the SMTP profile's extra fields, known only at send time.
     """
     subject = f"{subject_prefix} {issue.subject}".strip() if subject_prefix else issue.subject
     fields = [
@@ -166,7 +175,56 @@ def issue_fields(
         fields.append(_field("List-Archive", f"<{project.archive_url}>"))
     if test:
         fields.append(TEST_MARK)
-    return fields
+    if project.feedback_id is not None:
+        fields.append(_field("Feedback-ID", feedback_id(project, issue, list_name)))
+    if project.precedence_bulk:
+        fields.append(PRECEDENCE_BULK)
+    return fields + extra_fields(project.headers, profile_headers or {})
+
+
+def feedback_id(project: Project, issue: Issue, list_name: str | None) -> str:
+    """Gmail's ``campaign:list:kind:sender_id``; a part left out is dropped, not left empty.
+
+    Each part is made safe: ASCII letters, digits, '.', '_' and '-' ('été 2026' →
+    'ete-2026'), so no part holds the ':' that separates them.
+    """
+    settings = project.feedback_id
+    assert settings is not None
+    parts = [
+        issue.slug if settings.campaign else None,
+        list_name if settings.list else None,
+        settings.kind,
+        settings.sender_id,
+    ]
+    return ":".join(p for p in (_feedback_part(part) for part in parts if part) if p)
+
+
+def _feedback_part(text: str) -> str:
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _FEEDBACK_UNSAFE.sub("-", ascii_).strip("-")
+
+
+def extra_fields(
+    project_headers: Mapping[str, str], profile_headers: Mapping[str, str]
+) -> list[Field]:
+    """The owner's own fields: the project's, then the profile's (the same name: the profile's).
+
+    Names are compared without case, as mail readers do. A name dispatch writes
+    itself (From, List-*, …) or a value with CR/LF is refused: the loader has
+    said where already; this is for a Project built in Python.
+    """
+    problems = [
+        Problem("(settings)", 0, 0, f"{where}.{name}", message)
+        for where, headers in (("headers", project_headers), ("smtp.headers", profile_headers))
+        for name, _, message in header_problems(headers)
+    ]
+    if problems:
+        raise ContentError(problems)
+    merged: dict[str, tuple[str, str]] = {}
+    for headers in (project_headers, profile_headers):
+        for name, value in headers.items():
+            merged[name.casefold()] = (name, value)
+    return [_field(name, value) for name, value in merged.values()]
 
 
 def recipient_fields(

@@ -33,7 +33,7 @@ from dispatch_mail.mail.tokens import TokenKeys
 from dispatch_mail.mail.verp import envelope_sender
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.schema import validate_email
-from dispatch_mail.project.settings import Project
+from dispatch_mail.project.settings import Project, SmtpProfile
 from dispatch_mail.render import Rendered
 from dispatch_mail.render.context import MERGE_FIELDS, greeting_for
 
@@ -55,11 +55,13 @@ class PersonalMessages:
         test: bool = False,
         subject_prefix: str = "",
         dkim_signer: DkimSigner | None = None,
+        profile: SmtpProfile | None = None,
     ):
         self.project, self.issue = project, issue
         self.keys = keys
-        self.list_name = list_name  # the list the tokens and VERP addresses name
+        self.profile = profile  # the relay's: its headers and its return path
         self.sender = project.sender.address
+        self.return_path = (profile.return_path if profile else None) or project.return_path
         self.list_id = list_id(project)
         self.dkim = dkim_signer
         self.boundary = f"=_dispatch_{secrets.token_hex(12)}"
@@ -68,15 +70,32 @@ class PersonalMessages:
             raise ValueError("PersonalMessages needs a personal render, with merge tokens")
         self.text = _Segments(rendered.text, self.tokens, html=False)
         self.html = _Segments(rendered.html, self.tokens, html=True)
-        shared = issue_fields(
-            project, issue, subject_prefix=subject_prefix, test=test, one_click=True
-        )
-        content_type = f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'
-        self._head = encode_fields(shared) + content_type.encode("ascii")  # folded: 78 columns
+        self._subject_prefix, self._test = subject_prefix, test
+        self.list_name = list_name  # encodes the shared fields
         # the shortest recipient: if even their fields cannot be sent, the project is at fault
         probe = "x@example.org"
         token = self.unsubscribe_token(probe)
         self._recipient_head(probe, "", "<x@example.org>", PROBE_DATE, token)
+
+    @property
+    def list_name(self) -> str:
+        """The list the tokens, the VERP addresses and Feedback-ID name ('test' for test sends)."""
+        return self._list_name
+
+    @list_name.setter
+    def list_name(self, name: str) -> None:
+        self._list_name = name
+        shared = issue_fields(
+            self.project,
+            self.issue,
+            subject_prefix=self._subject_prefix,
+            test=self._test,
+            one_click=True,
+            list_name=name,
+            profile_headers=self.profile.headers if self.profile else None,
+        )
+        content_type = f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'
+        self._head = encode_fields(shared) + content_type.encode("ascii")  # folded: 78 columns
 
     def unsubscribe_token(self, email: str) -> str:
         """The opaque token that names this recipient, the list and the issue (mail/tokens.py)."""
@@ -87,9 +106,12 @@ class PersonalMessages:
         return self.project.footer.unsubscribe_url.replace("{token}", token)
 
     def envelope_sender(self, row: int) -> str:
-        """MAIL FROM of the journal's row ``row``: the return path, VERP when it has '{token}'."""
+        """MAIL FROM of the journal's row ``row``: the return path, VERP when it has '{token}'.
+
+        The profile's return path, when it has one, else the project's, else From.
+        """
         return envelope_sender(
-            self.project.return_path,
+            self.return_path,
             self.sender,
             self.keys.secret,
             self.issue.slug,

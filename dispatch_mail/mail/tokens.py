@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dispatch_mail.errors import UsageError
+from dispatch_mail.project.wording import plural
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -118,7 +119,7 @@ def load_previous_secrets(previous_file: Path | None = None) -> list[bytes]:
 def _strong(secret: bytes, what: str) -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
         raise UsageError(
-            f"{what} is too short ({len(secret)} bytes; use at least "
+            f"{what} is too short ({plural(len(secret), 'byte')}; use at least "
             f"{MIN_SECRET_BYTES}, e.g. the output of `openssl rand -hex 32`)"
         )
     if len(set(secret)) < MIN_SECRET_SYMBOLS:

@@ -7,72 +7,31 @@ them, so the reference cannot drift from the code.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, Literal, get_args
 
+from dispatch_mail.project.blocks import Action as Action
+from dispatch_mail.project.blocks import Announcement as Announcement
+from dispatch_mail.project.blocks import Color as Color
+from dispatch_mail.project.blocks import EmailAddress as EmailAddress
+from dispatch_mail.project.blocks import Event as Event
+from dispatch_mail.project.blocks import HeaderText as HeaderText
+from dispatch_mail.project.blocks import Image as Image
+from dispatch_mail.project.blocks import ImageUrl as ImageUrl
+from dispatch_mail.project.blocks import LinkedTitle, linked_title_problems
+from dispatch_mail.project.blocks import LinkGroup as LinkGroup
+from dispatch_mail.project.blocks import LongText as LongText
+from dispatch_mail.project.blocks import Moment as Moment
+from dispatch_mail.project.blocks import Text as Text
+from dispatch_mail.project.blocks import TimeZone as TimeZone
+from dispatch_mail.project.blocks import TitleLink as TitleLink
+from dispatch_mail.project.blocks import Url as Url
+from dispatch_mail.project.blocks import doc as doc
 from dispatch_mail.project.markup import Inline, Markdown
 
-
-# ----------------------------------------------------------------- scalar kinds
-class Text(str):
-    """Plain text on one line: no Markdown, no line breaks."""
-
-
-class LongText(str):
-    """Plain text that may span lines (line breaks are kept)."""
-
-
-class HeaderText(str):
-    """Text that ends up in a mail header: one line, no CR or LF."""
-
-
-class Url(str):
-    """An absolute http(s) or mailto URL."""
-
-
-class ImageUrl(str):
-    """An absolute https URL of an image."""
-
-
-class EmailAddress(str):
-    """An email address such as ``news@example.org``."""
-
-
-class Color(str):
-    """A hex colour, ``#rrggbb`` or ``#rgb``."""
-
-
-def doc(text: str, default: Any = dataclasses.MISSING, **limits: Any) -> Any:
-    """A dataclass field with its documentation and limits (max_length, min, max, example)."""
-    meta = {"doc": text, **limits}
-    if default is dataclasses.MISSING:
-        return field(metadata=meta)
-    if isinstance(default, (list, dict)):  # each instance gets its own copy
-        return field(default_factory=functools.partial(copy.copy, default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-# ----------------------------------------------------------------- building blocks
-@dataclass(frozen=True, kw_only=True)
-class Image:
-    """An image. Email clients block images by default, so the alt text must carry its meaning."""
-
-    url: ImageUrl = doc("https URL of the image (hosted: emails carry no attachments).")
-    alt: Text = doc("Alternative text read aloud and shown while images are off.", max_length=300)
-    width: int = doc("Display width in CSS pixels.", 600, min=16, max=600)
-    link: Url | None = doc("Where a click on the image goes.", None)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Action:
-    """A call-to-action link, shown as a button or an arrow link."""
-
-    label: Text = doc("The link text; say where it goes (not 'click here').", max_length=120)
-    url: Url = doc("Where it goes.")
+Direction = Literal["ltr", "rtl", "auto"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,44 +66,73 @@ class Masthead:
 
 # ----------------------------------------------------------------- section items
 @dataclass(frozen=True, kw_only=True)
-class Story:
+class Story(LinkedTitle):
     """A story card: one of the newsletter's own articles."""
 
-    title: Text = doc("The article's title.", max_length=300)
+    title: Inline = doc(
+        "The article's title (code and emphasis; it links to the article).", max_length=300
+    )
     url: Url = doc("The article.")
     summary: Inline = doc("A paragraph on what the article says.", max_length=3000)
     kicker: Text | None = doc(
         "A label above the title, e.g. 'Community Spotlight' or 'User Story'.", None, max_length=80
     )
     quote: Quote | None = doc("A pull quote from the article.", None)
-    link_label: Text = doc(
-        "Text of the link to the article.", "Read the full story →", max_length=120
+    link_label: Text | None = doc(
+        "Text of the link to the article; default: 'Read the full story →' in the issue's "
+        "language.",
+        None,
+        max_length=120,
     )
     image: Image | None = doc("An image for the card.", None)
+    byline: Text | None = doc("Who wrote it, e.g. 'By Ana Lima'.", None, max_length=200)
+    date: date | None = doc("When it was published, YYYY-MM-DD; shown with the byline.", None)
+    lang: Text | None = doc(
+        "Its language, when it differs from the issue's (e.g. 'ja' in an Arabic issue).",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc("Its text direction; default: from its language.", None)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReadingItem:
+class ReadingItem(LinkedTitle):
     """A piece of third-party writing worth reading."""
 
-    title: Text = doc("The piece's title; it links to the piece.", max_length=300)
+    title: Inline = doc(
+        "The piece's title (code and emphasis); it links to the piece.", max_length=300
+    )
     url: Url = doc("The piece.")
     note: Inline = doc("Why it matters to readers.", max_length=3000)
     via: Text | None = doc(
         "Attribution shown as 'Via X', e.g. 'Walletinvestor.com'.", None, max_length=120
     )
+    lang: Text | None = doc(
+        "Its language, when it differs from the issue's (e.g. 'ja' in an Arabic issue).",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc("Its text direction; default: from its language.", None)
 
 
 @dataclass(frozen=True, kw_only=True)
-class RoundupItem:
+class RoundupItem(LinkedTitle):
     """One item of a regional roundup."""
 
-    title: Text = doc("The item's title; it links to the article.", max_length=300)
+    title: Inline = doc(
+        "The item's title (code and emphasis); it links to the article.", max_length=300
+    )
     url: Url = doc("The article.")
     note: Inline | None = doc("What it is about.", None, max_length=3000)
     orgs: list[Text] = doc(
         "Organisations involved, shown as 'Huawei · Zhejiang University'.", [], max_items=12
     )
+    lang: Text | None = doc(
+        "Its language, when it differs from the issue's (e.g. 'ja' in an Arabic issue).",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc("Its text direction; default: from its language.", None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,8 +149,19 @@ class LinkItem:
 
     text: Inline = doc("What the link is about.", max_length=3000)
     url: Url = doc("The link.")
-    title: Text | None = doc("A bold title above the text.", None, max_length=300)
-    label: Text = doc("The link's text.", "Read it here →", max_length=120)
+    title: Inline | None = doc(
+        "A bold title above the text (code, emphasis, links).", None, max_length=300
+    )
+    label: Text | None = doc(
+        "The link's text; default: 'Read it here →' in the issue's language.", None, max_length=120
+    )
+    image: Image | None = doc("An image above the text.", None)
+    lang: Text | None = doc(
+        "Its language, when it differs from the issue's (e.g. 'ja' in an Arabic issue).",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc("Its text direction; default: from its language.", None)
 
 
 # ----------------------------------------------------------------- sections
@@ -177,6 +176,12 @@ class SectionBase:
     stat: Text | None = doc(
         "Its part of the masthead's stats line; overrides the derived one.", None, max_length=60
     )
+    lang: Text | None = doc(
+        "Its language, when it differs from the issue's (e.g. 'ja' in an Arabic issue).",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc("Its text direction; default: from its language.", None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,7 +189,7 @@ class FeaturedSection(SectionBase):
     """An event or lead article in a highlighted card."""
 
     kind: ClassVar[str] = "featured"
-    title: Text = doc("The card's title.", max_length=300)
+    title: Inline = doc("The card's title (code and emphasis).", max_length=300)
     summary: Inline = doc("The main paragraph.", max_length=3000)
     label: Text | None = doc(
         "A label above the card, e.g. 'Featured · Event'.", None, max_length=80
@@ -196,7 +201,24 @@ class FeaturedSection(SectionBase):
     quote: Quote | None = doc("A pull quote.", None)
     body: Inline | None = doc("A paragraph after the quote.", None, max_length=3000)
     action: Action | None = doc("The call to action.", None)
+    actions: list[Action] = doc(
+        "Several calls to action, as buttons one after another; instead of `action`.",
+        [],
+        max_items=4,
+    )
     image: Image | None = doc("An image for the card.", None)
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """Rules between fields, each reported at its field (project/schema.py asks)."""
+        problems = linked_title_problems(self.title) if self.url or self.buttons else []
+        if self.action is not None and self.actions:
+            problems.append(("actions", "give `action` or `actions`, not both"))
+        return problems
+
+    @property
+    def buttons(self) -> list[Action]:
+        """Every call to action, from `action` or `actions`."""
+        return [self.action] if self.action else list(self.actions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,8 +259,11 @@ class AnnouncementsSection(SectionBase):
     """Short announcements as bullets."""
 
     kind: ClassVar[str] = "announcements"
-    items: list[Inline] = doc(
-        "The announcements, one bullet each.", min_items=1, max_items=50, max_length=1000
+    items: list[Announcement] = doc(
+        "The announcements, one bullet each: a text, or a mapping `{text, image}`.",
+        min_items=1,
+        max_items=50,
+        max_length=1000,
     )
 
 
@@ -247,7 +272,13 @@ class LinksSection(SectionBase):
     """Paragraphs each followed by a link."""
 
     kind: ClassVar[str] = "links"
-    items: list[LinkItem] = doc("The items.", min_items=1, max_items=100)
+    items: list[LinkItem] = doc("The items.", [], max_items=100)
+    groups: list[LinkGroup] = doc(
+        "Title-only link lists under sub-headings, after the items.", [], max_items=40
+    )
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        return [] if self.items or self.groups else [("items", "needs at least 1 item or a group")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +298,14 @@ class MarkdownSection(SectionBase):
     body: Markdown = doc("The Markdown text.", max_length=20000)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EventsSection(SectionBase):
+    """Events, each with its time in its own zone, its place, and an .ics calendar file."""
+
+    kind: ClassVar[str] = "events"
+    items: list[Event] = doc("The events, in the order shown.", min_items=1, max_items=50)
+
+
 Section = (
     FeaturedSection
     | StoriesSection
@@ -276,6 +315,7 @@ Section = (
     | LinksSection
     | CallToActionSection
     | MarkdownSection
+    | EventsSection
 )
 SECTION_KINDS: dict[str, type[SectionBase]] = {cls.kind: cls for cls in get_args(Section)}
 
@@ -313,12 +353,20 @@ class Issue:
         None,
         max_length=200,
     )
-    greeting_fallback: Text = doc(
-        "The greeting when there is no name.", "Hi there,", max_length=200
+    greeting_fallback: Text | None = doc(
+        "The greeting when there is no name; default: 'Hi there,' in the issue's language.",
+        None,
+        max_length=200,
     )
     intro: Markdown | None = doc("The opening text (Markdown).", None, max_length=20000)
     lang: Text | None = doc(
-        "Language tag, e.g. 'en'; defaults to the newsletter's.", None, max_length=20
+        "Language tag (BCP 47), e.g. 'en', 'ar', 'ja', 'pt-BR'; defaults to the newsletter's. "
+        "It picks the theme's words and date format, and the text direction.",
+        None,
+        max_length=20,
+    )
+    dir: Direction | None = doc(
+        "Text direction; default: from lang ('rtl' for Arabic, Hebrew, Persian, Urdu…).", None
     )
     utm: Utm | None = doc(
         "UTM parameters for this issue; each set key overrides dispatch.yaml's.", None

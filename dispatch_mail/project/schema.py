@@ -61,17 +61,34 @@ def validate_email(address: str) -> str | None:
 
 
 def load_file(
-    path: Path, cls: type[T], display: str | None = None
+    path: Path, cls: type[T], display: str | None = None, *, leave_out: Iterable[str] = ()
 ) -> tuple[T | None, list[Problem]]:
-    """Load and validate one YAML file into ``cls``; return (object or None, problems)."""
+    """Load and validate one YAML file into ``cls``; return (object or None, problems).
+
+    ``leave_out`` names top-level keys read as if absent (their defaults apply): the
+    sections a command does not use, so that their problems don't block it.
+    """
     shown = display or str(path)
     node, problems = compose_file(path, shown)
     if node is None:
         return None, problems
+    skipped = set(leave_out)
+    if skipped and isinstance(node, yaml.MappingNode):
+        kept = [
+            (k, v)
+            for k, v in node.value
+            if not (isinstance(k, yaml.ScalarNode) and k.value in skipped)
+        ]
+        node = yaml.MappingNode(node.tag, kept, node.start_mark, node.end_mark)
     builder = _Builder(shown)
     value = builder.convert(node, cls, "", {})
     problems.extend(builder.problems)
     return (None if value is _INVALID or problems else value), problems
+
+
+def section_of(key: str) -> str:
+    """The top-level key a problem's dotted key path lies in (``smtp.default.port`` → ``smtp``)."""
+    return re.split(r"[.\[]", key, maxsplit=1)[0]
 
 
 def type_name(tp: Any) -> str:
@@ -93,6 +110,8 @@ def type_name(tp: Any) -> str:
     }
     if tp in names:
         return names[tp]
+    if isinstance(getattr(tp, "KIND_NAME", None), str):  # a kind that names itself (blocks.py)
+        return str(tp.KIND_NAME)
     if get_origin(tp) in (list,):
         return "list"
     if get_origin(tp) in (dict,) or dataclasses.is_dataclass(tp):
@@ -249,6 +268,12 @@ class _Builder:
         return self.dataclass(node, SECTION_KINDS[kind], key, skip=("kind",))
 
     def dataclass(self, node: yaml.Node, cls: type, key: str, skip: tuple[str, ...] = ()) -> Any:
+        shorthand: str | None = getattr(cls, "SHORTHAND", None)  # a plain value sets this field
+        if shorthand and isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
+            field = next(f for f in documented_fields(cls) if f.name == shorthand)
+            self.seen.discard(id(node))  # the same node, converted once more as that field
+            value = self.convert(node, field_types(cls)[shorthand], key, field.metadata)
+            return value if value is _INVALID else cls(**{shorthand: value})
         if not isinstance(node, yaml.MappingNode):
             return self.problem(node, key, f"expected a mapping, got {_node_kind(node)}")
         pairs, ok = self.pairs(node, key)
@@ -281,7 +306,12 @@ class _Builder:
                 ok = False
         if not ok:
             return _INVALID
-        return cls(**values)
+        made = cls(**values)
+        found = made.field_problems() if hasattr(made, "field_problems") else []
+        for name, message in found:  # rules between fields, each placed at its field's value
+            at = next((v for n, _, v in pairs if n == name), node)
+            self.problem(at, join_key(key, name), message)
+        return _INVALID if found else made
 
     # ------------------------------------------------------------------ scalars
     def scalar_text(self, node: yaml.Node, key: str) -> Any:
@@ -324,6 +354,10 @@ class _Builder:
         value = raw.strip()
         if not value:
             return self.problem(node, key, "must not be empty")
+        check = getattr(tp, "problem_in", None)  # a kind with a rule of its own (blocks.Moment…)
+        if check is not None:
+            problem = check(value)
+            return self.problem(node, key, problem) if problem else tp(value)
         if tp in (Text, HeaderText):
             return tp(" ".join(value.split()))
         if tp is LongText:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 from dispatch_mail.project.issue import (
     Action,
@@ -22,8 +22,37 @@ from dispatch_mail.project.issue import (
     Utm,
     doc,
 )
+from dispatch_mail.project.relays import Dkim as Dkim
+from dispatch_mail.project.relays import DkimKey as DkimKey
+from dispatch_mail.project.relays import FeedbackId as FeedbackId
+from dispatch_mail.project.relays import SmtpProfile as SmtpProfile
 
 PROJECT_FILE = "dispatch.yaml"
+# CLDR date fields (era, year, quarter, month, week, day, weekday): a pattern of other letters
+# (hours, fractions of a second) cannot be written for a date
+_DATE_PATTERN_LETTERS = set("GyYuUrQqMLlwWdDFgEec")
+
+
+def date_format_problem(text: str) -> str | None:
+    """Why ``text`` is neither a named date format nor a CLDR date pattern, or None."""
+    if text in ("month", "day", "weekday"):
+        return None
+    unquoted = "".join(part for n, part in enumerate(text.split("'")) if n % 2 == 0)
+    letters = {ch for ch in unquoted if ch.isascii() and ch.isalpha()}
+    wrong = sorted(letters - _DATE_PATTERN_LETTERS)
+    if not letters or wrong:
+        return (
+            f"{text!r} is not a date format: use month, day, weekday, or a CLDR date pattern "
+            "such as 'd MMMM y' (letters in quotes are text)"
+        )
+    return None
+
+
+class DateFormat(str):
+    """'month', 'day', 'weekday' or a CLDR date pattern."""
+
+    KIND_NAME = "date format"
+    problem_in = staticmethod(date_format_problem)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +71,8 @@ class Sender:
 
 @dataclass(frozen=True, kw_only=True)
 class Logo:
+    """The newsletter's logo, at the top of the masthead."""
+
     url: ImageUrl = doc("https URL of the logo.")
     alt: Text = doc("The logo's alt text (usually the newsletter's name).", max_length=200)
     width: int = doc("Display width in CSS pixels.", 160, min=16, max=600)
@@ -68,6 +99,8 @@ class Colors:
 
 @dataclass(frozen=True, kw_only=True)
 class Fonts:
+    """CSS font stacks; nothing is downloaded, so each should end in a generic family."""
+
     heading: Text = doc(
         "CSS font stack for headings.", "Georgia, 'Times New Roman', serif", max_length=200
     )
@@ -80,6 +113,8 @@ class Fonts:
 
 @dataclass(frozen=True, kw_only=True)
 class Brand:
+    """How every issue looks: logo, colours, fonts."""
+
     logo: Logo | None = doc("The logo shown in the masthead.", None)
     colors: Colors = doc("The theme's colours.", Colors())
     fonts: Fonts = doc("The theme's fonts (web-safe stacks: no font is downloaded).", Fonts())
@@ -113,6 +148,8 @@ class Footer:
 
 @dataclass(frozen=True, kw_only=True)
 class SubscriberList:
+    """One list of recipients: a CSV file the owner keeps (outside git if it holds addresses)."""
+
     csv: Text = doc(
         "Path of the recipients CSV (an 'email' column, plus merge fields), "
         "relative to dispatch.yaml."
@@ -120,128 +157,6 @@ class SubscriberList:
     description: Text | None = doc("What this list is.", None, max_length=200)
     suppression: Text | None = doc(
         "Path of a CSV of addresses never to send to (unsubscribed, bounced).", None
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class SmtpProfile:
-    """Where the real send goes, and everything the relay expects of us.
-
-    Credentials never live here: ``username_env``/``password_env`` name the environment
-    variables they come from (DISPATCH_SMTP_USER / DISPATCH_SMTP_PASSWORD unless a
-    profile names others), or ``password_file`` a file the owner keeps outside git.
-    """
-
-    host: Text = doc("The relay's host name.", max_length=253)
-    port: int | None = doc(
-        "The relay's port; default: 587 for starttls, 465 for implicit, 25 for none.",
-        None,
-        min=1,
-        max=65535,
-    )
-    tls: Literal["starttls", "implicit", "none"] = doc(
-        "How the connection is encrypted.", "starttls"
-    )
-    cafile: Text | None = doc(
-        "A PEM bundle of the CAs to trust for this relay's certificate (a private CA), "
-        "relative to dispatch.yaml; default: the system's store (or SSL_CERT_FILE).",
-        None,
-    )
-    username_env: Text = doc(
-        "The environment variable that holds the SMTP user name.",
-        "DISPATCH_SMTP_USER",
-        max_length=100,
-    )
-    password_env: Text = doc(
-        "The environment variable that holds the SMTP password.",
-        "DISPATCH_SMTP_PASSWORD",
-        max_length=100,
-    )
-    password_file: Text | None = doc(
-        "A file holding the SMTP password (its first line), relative to dispatch.yaml; "
-        "used when the password variable is not set. Never commit it.",
-        None,
-    )
-    ehlo_name: Text | None = doc(
-        "The fully qualified name we give in EHLO; default: this machine's FQDN. "
-        "Relays that insist on a resolvable HELO name need it.",
-        None,
-        max_length=253,
-    )
-    return_path: Text | None = doc(
-        "The envelope sender (MAIL FROM) for sends through this profile; overrides the "
-        "project's return_path. '{token}' in it makes it VERP.",
-        None,
-        max_length=254,
-    )
-    timeout: float = doc("Seconds each SMTP command may take.", 30, min=1, max=600)
-    connect_timeout: float = doc(
-        "Seconds to reach the relay and hear its greeting.", 15, min=1, max=600
-    )
-    concurrency: int = doc("Connections used at once.", 4, min=1, max=64)
-    rate: float | None = doc(
-        "Messages per second at most (none: unlimited).", None, min=0.001, max=100000
-    )
-    headers: dict[str, HeaderText] = doc(
-        "Extra header fields on every message sent through this profile (an ESP's "
-        "configuration-set or tag header); they add to the project's headers.",
-        {},
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class FeedbackId:
-    """Gmail's Feedback-ID header, ``campaign:list:kind:sender_id``: its spam reports per part."""
-
-    sender_id: Text = doc(
-        "Your sender id, the last part (constant for the newsletter).", max_length=60
-    )
-    campaign: bool = doc("Include the issue's slug as the campaign part.", True)
-    list: bool = doc("Include the list's name.", True)
-    kind: Text | None = doc(
-        "The mail type part, e.g. 'newsletter'.", "newsletter", max_length=60
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class DkimKey:
-    """One more key that signs every message, e.g. the new selector during a rotation."""
-
-    selector: Text = doc("The selector (s=).", max_length=63)
-    key_file: Text = doc("Path of the PEM private key, relative to dispatch.yaml.")
-    domain: Text | None = doc(
-        "The signing domain (d=); default: the main key's domain.", None, max_length=253
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Dkim:
-    """DKIM signing by dispatch itself (most relays sign for you; use this when yours does not)."""
-
-    domain: Text = doc(
-        "The signing domain (d=); it must align with the From domain for DMARC.", max_length=253
-    )
-    selector: Text = doc(
-        "The selector (s=): the key is published at <selector>._domainkey.<domain>.", max_length=63
-    )
-    key_file: Text | None = doc(
-        "Path of the PEM private key; DISPATCH_DKIM_KEY_FILE overrides it. Never commit the key.",
-        None,
-    )
-    canonicalization: Literal["relaxed/relaxed", "relaxed/simple", "simple/simple"] = doc(
-        "Header/body canonicalization (c=); relaxed survives the small rewrites of relays.",
-        "relaxed/relaxed",
-    )
-    oversign: bool = doc(
-        "Sign From, Subject, To, Date, Message-ID and the List-Unsubscribe fields once more "
-        "than they occur, so that a copy of one prepended in transit breaks the signature.",
-        True,
-    )
-    rotation: list[DkimKey] = doc(
-        "Keys that sign beside the main one (several DKIM-Signature fields): publish the new "
-        "selector, add it here, make it the main key, then drop the old.",
-        [],
-        max_items=4,
     )
 
 
@@ -302,6 +217,22 @@ class Unsubscribe:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reviewer:
+    """Someone who reads test sends; a plain address is the same as `{email: ADDRESS}`."""
+
+    SHORTHAND: ClassVar[str] = "email"  # the field a plain value sets (project/schema.py)
+    email: EmailAddress = doc("Their address.")
+    name: HeaderText | None = doc(
+        "Their name: test copies greet them with it, as a list member's copy would.",
+        None,
+        max_length=100,
+    )
+
+    def __str__(self) -> str:
+        return self.email
+
+
+@dataclass(frozen=True, kw_only=True)
 class Project:
     """The newsletter: the settings every issue shares."""
 
@@ -311,7 +242,26 @@ class Project:
     base_url: Url | None = doc(
         "Where the web archive is published; an issue's web version is '<base_url><slug>/'.", None
     )
-    lang: Text = doc("Default language tag.", "en", max_length=20)
+    lang: Text = doc(
+        "Default language tag (BCP 47): the theme's words, the date's format and the text "
+        "direction follow it. Built-in: en, fr, de, es, pt, ja, zh, ar; others fall back to "
+        "English words with their own dates.",
+        "en",
+        max_length=20,
+    )
+    date_format: DateFormat = doc(
+        "The masthead's date: 'month' (April 2026), 'day' (April 1, 2026: for a weekly), "
+        "'weekday' (Wednesday, April 1, 2026), or a CLDR pattern such as 'd MMMM y'; "
+        "written in the issue's language.",
+        "month",
+        max_length=60,
+    )
+    strings: dict[str, Text] = doc(
+        "The theme's own words, replaced: e.g. `stories: \"{count} owned stories\"` or "
+        "`view_in_browser: \"Read this online\"`. The keys are listed under Theme words in "
+        "docs/templates.md.",
+        {},
+    )
     brand: Brand = doc("Logo, colours and fonts.", Brand())
     utm: Utm = doc("Default UTM parameters for outbound links.", Utm())
     templates: Text = doc(
@@ -321,8 +271,11 @@ class Project:
     subject_prefix: Text | None = doc(
         "Prefix for test sends' subjects, e.g. '[TEST]'.", None, max_length=40
     )
-    reviewers: list[EmailAddress] = doc(
-        "Who gets test sends (`dispatch send --test`).", [], max_items=100
+    reviewers: list[Reviewer] = doc(
+        "Who gets test sends (`dispatch send --test`): an address, or `{email, name}` so that "
+        "the copy greets them by name.",
+        [],
+        max_items=100,
     )
     lists: dict[str, SubscriberList] = doc("Subscriber lists by name.", {})
     smtp: dict[str, SmtpProfile] = doc(

@@ -2,7 +2,9 @@
 
 The emails already link to ``<base_url><slug>/`` ("View this issue in your
 browser") and to ``<base_url>`` (the footer's archive link), so the layout is
-fixed: ``OUT/index.html``, ``OUT/<slug>/index.html`` and ``OUT/feed.xml``.
+fixed: ``OUT/index.html``, ``OUT/<slug>/index.html`` and ``OUT/feed.xml``, and each
+event's ``OUT/<slug>/events/<n>-<title>.ics``, where the email's "Add to
+calendar" links point.
 
 Links between the site's pages are relative and name ``index.html``, so the
 same folder works opened from disk and served under ``base_url``; each page
@@ -40,6 +42,7 @@ from dispatch_mail.publish.sitefolder import (
 )
 from dispatch_mail.publish.slugs import archive_slug_problems, slug_problems
 from dispatch_mail.render import render_issue
+from dispatch_mail.render.calendar import calendar_files
 from dispatch_mail.render.templates import render
 from dispatch_mail.version import __version__
 
@@ -111,6 +114,8 @@ def build_archive(project_dir: Path, out_dir: Path | None = None) -> ArchiveResu
         if missing:
             warnings.append(f"{entry.slug}: the rendered HTML has no {missing} on its archive page")
         site[Path(entry.slug, INDEX_NAME)] = page
+        for name, data in calendar_files(project, entry.issue).items():
+            site[Path(entry.slug, name)] = data
     site[Path(INDEX_NAME)] = index_page(project, entries)
     site[Path(FEED_NAME)] = atom_feed(project, entries)
     site[Path(MARKER_NAME)] = marker_text(out)
@@ -236,9 +241,13 @@ def issue_page(project: Project, issue: Issue, web_html: str) -> tuple[str, str 
 
 def index_page(project: Project, entries: list[_Entry]) -> str:
     """The archive's front page, from the theme's ``archive_index.html.j2`` (overridable)."""
+    from dispatch_mail.render.strings import Strings, format_issue_date, text_direction
+
     context = {
         "project": project,
         "lang": project.lang,
+        "dir": text_direction(project.lang),
+        "t": Strings(project.lang, project.strings),
         "feed_href": FEED_NAME,
         "canonical_url": project.archive_url,
         "entries": [
@@ -246,7 +255,9 @@ def index_page(project: Project, entries: list[_Entry]) -> str:
                 "href": f"{e.href}/{INDEX_NAME}",
                 "title": e.issue.subject,
                 "date": e.issue.date,
-                "date_text": f"{e.issue.date.day} {e.issue.date:%B %Y}",
+                "date_text": format_issue_date(e.issue.date, e.issue.lang or project.lang, "day")
+                if (e.issue.lang or project.lang) != "en"
+                else f"{e.issue.date.day} {e.issue.date:%B %Y}",
                 "summary": e.summary,
             }
             for e in entries

@@ -1,4 +1,5 @@
-"""`dispatch build`: one issue folder → email.html, email.txt, email.mjml and email.eml.
+"""`dispatch build`: one issue folder → email.html, email.txt, email.mjml and email.eml,
+and ``events/<n>-<title>.ics`` for each event (``render/calendar.py``).
 
 Everything is rendered in memory first; files are written only when all of it
 succeeded, each one atomically.
@@ -23,11 +24,14 @@ from dispatch_mail.project.loader import (
     resolve_issue_dir,
 )
 from dispatch_mail.project.paths import build_dir, shown_path
+from dispatch_mail.project.placeholders import placeholder_problems
 from dispatch_mail.project.settings import Project
 from dispatch_mail.publish.outputs import check_folder_path
 from dispatch_mail.publish.slugs import slug_problems
 from dispatch_mail.quality.budget import build_warnings
 from dispatch_mail.render import Rendered, render_issue
+from dispatch_mail.render.calendar import FOLDER as CALENDAR_FOLDER
+from dispatch_mail.render.calendar import calendar_files
 
 OUTPUT_NAMES = ("email.html", "email.txt", "email.mjml", "email.eml")
 
@@ -42,6 +46,7 @@ class BuildResult:
     eml: bytes
     out_dir: Path
     files: dict[str, int] = field(default_factory=dict)  # name -> bytes written
+    calendars: dict[str, int] = field(default_factory=dict)  # events/<n>-<title>.ics -> bytes
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -60,8 +65,10 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
     eml = message_bytes(build_message(project, issue, rendered))
     t3 = time.perf_counter()
     out = Path(out_dir) if out_dir else build_dir(project, issue.slug)
+    # placeholders first: they are the fields the owner still has to fill in, by line
+    placeholders = [str(p) for p in placeholder_problems(Path(issue.path))]
     result = BuildResult(
-        project, issue, rendered, eml, out, warnings=build_warnings(issue, rendered)
+        project, issue, rendered, eml, out, warnings=placeholders + build_warnings(issue, rendered)
     )
     result.timings = {"load": t1 - t0, **rendered.timings, "eml": t3 - t2}
     if write:
@@ -71,8 +78,12 @@ def build_issue(issue_dir: Path, out_dir: Path | None = None, *, write: bool = T
             name: data.encode("utf-8") if isinstance(data, str) else data
             for name, data in zip(OUTPUT_NAMES, contents, strict=True)
         }
-        atomic_write_many({out / name: raw for name, raw in raws.items()})  # all four, or none
+        calendars = calendar_files(project, issue)
+        # all of them, or none
+        atomic_write_many({out / name: raw for name, raw in {**raws, **calendars}.items()})
+        _remove_stale_calendars(out, calendars)
         result.files = {name: len(raw) for name, raw in raws.items()}
+        result.calendars = {name: len(raw) for name, raw in calendars.items()}
         result.timings["write"] = time.perf_counter() - t3
     return result
 
@@ -91,6 +102,16 @@ def load_issue(issue_dir: Path) -> tuple[Project, Issue]:
     return project, issue
 
 
+def _remove_stale_calendars(out: Path, kept: dict[str, bytes]) -> None:
+    """An event removed or renamed since the last build must not leave its .ics behind."""
+    folder = out / CALENDAR_FOLDER
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in folder.glob("*.ics"):
+        if f"{CALENDAR_FOLDER}/{path.name}" not in kept and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -102,6 +123,9 @@ def describe(result: BuildResult) -> str:
         f"built {result.issue.slug}: {_count(len(result.issue.sections), 'section')}, "
         f"{_count(result.link_count, 'link')} → {shown_path(result.out_dir)}/",
         f"  {sizes}" if sizes else "",
+        f"  {_count(len(result.calendars), 'calendar file')} in {CALENDAR_FOLDER}/"
+        if result.calendars
+        else "",
     ]
     lines += [f"  warning: {w}" for w in result.warnings]
     return "\n".join(line for line in lines if line)

@@ -3,34 +3,72 @@
 `dispatch build` warns about these and `dispatch check` reports them; both ask
 here, so the thresholds and conditions live in one place. The build's summary
 words them shorter than the check's findings do.
+
+Gmail clips at about 102 KB of the HTML part as it arrives, transfer encoding
+included, so the size that counts is the quoted-printable part (every "=" in the
+markup becomes "=3D", every line gains a soft break), measured with the encoder
+that writes the built .eml; the raw HTML is reported beside it.
 """
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
+from dispatch_mail.mail.eml import POLICY
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.quality.findings import Finding
 from dispatch_mail.render import Rendered
 
 GMAIL_CLIP_BYTES = 102 * 1024
-SIZE_WARNING_BYTES = 90 * 1024
+# the budget FINDINGS.md gives: a sent copy's own merge values and unsubscribe link add a
+# little to what the build measures, so stay 2 KB under the clip
+SIZE_WARNING_BYTES = 100 * 1024
+# judging the raw HTML alone: quoted-printable adds about 9% to a theme-built issue
+RAW_WARNING_BYTES = 90 * 1024
 _CLIP_KB = GMAIL_CLIP_BYTES // 1024
 
 
-def size_finding(html_bytes: int) -> Finding | None:
-    """An error past Gmail's clipping threshold, a warning near it, else None."""
-    size = f"HTML is {html_bytes / 1024:.1f} KB"
-    if html_bytes > GMAIL_CLIP_BYTES:
+def sent_html_bytes(html: str) -> int:
+    """The HTML part's body as sent: quoted-printable with CRLF lines, as mail/eml.py writes it."""
+    part = EmailMessage(policy=POLICY)
+    part.set_content(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    body = part.get_payload()
+    assert isinstance(body, str)
+    return len(body.replace("\n", "\r\n").encode("ascii"))
+
+
+def _sizes(raw: int, sent: int | None) -> str:
+    if sent is None:
+        return f"HTML {raw / 1024:.1f} KB"
+    return f"HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent (quoted-printable)"
+
+
+def size_finding(html: str | int) -> Finding | None:
+    """An error past Gmail's clipping threshold, a warning past the budget, else None.
+
+    Given the HTML, it measures the part as sent. A bare byte count (the raw HTML's, as
+    `dispatch check` passed it before) is judged as it stands, with the older 90 KB warning.
+    """
+    if isinstance(html, int):
+        return _size_finding(html, None)
+    return _size_finding(len(html.encode("utf-8")), sent_html_bytes(html))
+
+
+def _size_finding(raw: int, sent: int | None) -> Finding | None:
+    counted, budget = (raw, RAW_WARNING_BYTES) if sent is None else (sent, SIZE_WARNING_BYTES)
+    if counted > GMAIL_CLIP_BYTES:
         return Finding(
             "error",
             "size.gmail-clip",
-            f"{size}; Gmail clips past {_CLIP_KB} KB and hides the rest, "
+            f"{_sizes(raw, sent)}; Gmail clips past {_CLIP_KB} KB and hides the rest, "
             "the unsubscribe link included",
         )
-    if html_bytes > SIZE_WARNING_BYTES:
+    if counted > budget:
         return Finding(
             "warning",
             "size.near-clip",
-            f"{size}, close to Gmail's {_CLIP_KB} KB clipping threshold",
+            f"{_sizes(raw, sent)}: over the {budget // 1024} KB budget, close to Gmail's "
+            f"{_CLIP_KB} KB clipping threshold",
         )
     return None
 
@@ -49,12 +87,14 @@ def missing_preheader_finding(preheader: str | None) -> Finding | None:
 
 def build_warnings(issue: Issue, rendered: Rendered) -> list[str]:
     """The budget findings of a built issue, in the words of `dispatch build`'s summary."""
-    html_bytes = len(rendered.html.encode("utf-8"))
+    raw, sent = len(rendered.html.encode("utf-8")), sent_html_bytes(rendered.html)
+    finding = _size_finding(raw, sent)
     warnings = []
-    if size_finding(html_bytes) is not None:
+    if finding is not None:
+        where = "past" if finding.level == "error" else "near"
         warnings.append(
-            f"HTML is {html_bytes / 1024:.1f} KB; Gmail clips messages past about "
-            f"{_CLIP_KB} KB, hiding the rest and the unsubscribe link"
+            f"{_sizes(raw, sent)}; {where} Gmail's {_CLIP_KB} KB clip, which hides the rest "
+            "and the unsubscribe link"
         )
     if missing_preheader_finding(issue.preheader) is not None:
         warnings.append("no preheader: inboxes will show the first words of the email instead")

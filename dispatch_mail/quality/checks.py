@@ -14,6 +14,7 @@ from pathlib import Path
 from dispatch_mail.errors import ContentError
 from dispatch_mail.project.issue import Issue
 from dispatch_mail.project.loader import load
+from dispatch_mail.project.placeholders import placeholder_problems
 from dispatch_mail.project.settings import Project
 from dispatch_mail.quality.budget import size_finding
 from dispatch_mail.quality.clients import client_data_source, client_findings
@@ -22,6 +23,7 @@ from dispatch_mail.quality.content_checks import (
     check_plaintext,
     check_subject_and_preheader,
 )
+from dispatch_mail.quality.direction_checks import check_direction
 from dispatch_mail.quality.facts import Context, html_facts
 from dispatch_mail.quality.findings import CheckReport, CheckStats, Finding, SectionWeight
 from dispatch_mail.quality.html_checks import (
@@ -36,7 +38,7 @@ from dispatch_mail.render import render_issue
 
 
 def check_size(ctx: Context) -> list[Finding]:
-    finding = size_finding(len(ctx.rendered.html.encode("utf-8")))
+    finding = size_finding(ctx.rendered.html)
     return [finding] if finding else []
 
 
@@ -44,12 +46,22 @@ def check_client_support(ctx: Context) -> list[Finding]:
     return client_findings(ctx.facts)
 
 
+def check_placeholders(ctx: Context) -> list[Finding]:
+    """Links `dispatch init`/`new` left for the owner to replace (a list send refuses them)."""
+    if not ctx.issue.path:
+        return []
+    problems = placeholder_problems(Path(ctx.issue.path))
+    return [Finding("warning", "manifest.placeholder", str(p)) for p in problems]
+
+
 CHECKS: tuple[Callable[[Context], list[Finding]], ...] = (
+    check_placeholders,
     check_size,
     check_images,
     check_link_urls_and_text,
     check_subject_and_preheader,
     check_plaintext,
+    check_direction,
     check_accessibility,
     check_dark_mode,
     check_contrast,

@@ -23,6 +23,14 @@ DATA_FILE = Path(__file__).resolve().parent / "data" / "caniemail.json"
 GRACEFUL_FEATURES = frozenset(
     {
         "css-border-radius",
+        # code blocks and tables: without them a long line widens its box, nothing is lost
+        "css-overflow",
+        "css-overflow-wrap",
+        "css-white-space",
+        "css-word-break",
+        "css-word-wrap",
+        "css-direction",
+        "css-table-layout",  # fixed column tables: without it, a wide table widens the email
         "css-at-media",
         "css-at-media-prefers-color-scheme",
         "css-color-scheme",
@@ -51,7 +59,6 @@ GRACEFUL_FEATURES = frozenset(
         "css-text-decoration",
         "html-blockquote",
         "html-code",
-        "css-direction",
         "html-dir",
         "css-vertical-align",
         "css-width",

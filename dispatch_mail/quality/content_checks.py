@@ -8,6 +8,7 @@ from typing import Protocol
 
 from dispatch_mail.project.issue import (
     AnnouncementsSection,
+    EventsSection,
     FeaturedSection,
     Issue,
     LinksSection,
@@ -15,9 +16,11 @@ from dispatch_mail.project.issue import (
     RoundupSection,
     StoriesSection,
 )
+from dispatch_mail.project.markup import Inline
 from dispatch_mail.quality.budget import missing_preheader_finding
 from dispatch_mail.quality.facts import Context
 from dispatch_mail.quality.findings import Finding
+from dispatch_mail.render.strings import Strings
 
 SUBJECT_MAX = 60
 PREHEADER_RANGE = (30, 140)
@@ -73,11 +76,11 @@ def _preheader_findings(pre: str, subject: str) -> list[Finding]:
 
 class _Titled(Protocol):
     @property
-    def title(self) -> str: ...
+    def title(self) -> Inline: ...
 
 
 def _titles(prefix: str, items: Sequence[_Titled]) -> list[tuple[str, str]]:
-    return [(f"{prefix}[{j}].title", it.title) for j, it in enumerate(items)]
+    return [(f"{prefix}[{j}].title", it.title.plain) for j, it in enumerate(items)]
 
 
 def item_titles(issue: Issue) -> list[tuple[str, str]]:
@@ -88,7 +91,7 @@ def item_titles(issue: Issue) -> list[tuple[str, str]]:
         if s.heading:
             items.append((f"{base}.heading", s.heading))
         if isinstance(s, FeaturedSection):
-            items.append((f"{base}.title", s.title))
+            items.append((f"{base}.title", s.title.plain))
         elif isinstance(s, StoriesSection | ReadingListSection | RoundupSection):
             items += _titles(f"{base}.items", s.items)
             for g, group in enumerate(s.groups if isinstance(s, RoundupSection) else []):
@@ -97,12 +100,20 @@ def item_titles(issue: Issue) -> list[tuple[str, str]]:
             items += [(f"{base}.items[{j}]", it.plain) for j, it in enumerate(s.items)]
         elif isinstance(s, LinksSection):
             items += [
-                (f"{base}.items[{j}]", it.title or it.text.plain) for j, it in enumerate(s.items)
+                (f"{base}.items[{j}]", (it.title or it.text).plain) for j, it in enumerate(s.items)
             ]
+            for g, link_group in enumerate(s.groups):
+                items.append((f"{base}.groups[{g}].heading", link_group.heading))
+                items += [
+                    (f"{base}.groups[{g}].items[{j}].title", it.title.plain)
+                    for j, it in enumerate(link_group.items)
+                ]
+        elif isinstance(s, EventsSection):
+            items += [(f"{base}.items[{j}].title", it.title.plain) for j, it in enumerate(s.items)]
     return items
 
 
-_REFERENCE = re.compile(r" ?\[\d{1,4}\]")
+_REFERENCE = re.compile(r" ?\[\d{1,4}\]|[\u2066-\u2069]")  # reference markers, bidi isolates
 
 
 def _comparable(text: str) -> str:
@@ -122,6 +133,12 @@ def check_plaintext(ctx: Context) -> list[Finding]:
                 Finding("error", "text.item-missing", f"the plaintext part lacks {probe!r}", where)
             )
     return out
+
+
+def _unsubscribe_words(ctx: Context) -> tuple[str, ...]:
+    """'unsubscribe', and the theme's word for it in the issue's language (or the owner's)."""
+    lang = ctx.issue.lang or ctx.project.lang
+    return ("unsubscribe", Strings(lang, ctx.project.strings)("unsubscribe").lower())
 
 
 def check_footer(ctx: Context) -> list[Finding]:
@@ -144,8 +161,10 @@ def check_footer(ctx: Context) -> list[Finding]:
                 "the postal address is not in the plaintext part",
             )
         )
+    words = _unsubscribe_words(ctx)
     if not any(
-        "unsubscribe" in (link.visible_text + link.aria_label).lower() for link in ctx.facts.links
+        any(w in (link.visible_text + link.aria_label).lower() for w in words)
+        for link in ctx.facts.links
     ):
         out.append(
             Finding(
@@ -155,7 +174,7 @@ def check_footer(ctx: Context) -> list[Finding]:
                 "(Gmail and Yahoo require one in bulk mail, besides the header)",
             )
         )
-    if "unsubscribe" not in ctx.rendered.text.lower():
+    if not any(w in ctx.rendered.text.lower() for w in words):
         out.append(
             Finding("error", "footer.unsubscribe-text", "no unsubscribe link in the plaintext part")
         )

@@ -24,13 +24,13 @@ VAGUE_LINK_TEXT = {
 }
 MIN_CONTRAST = 4.5  # WCAG AA for body text
 CONTRAST_PAIRS = (
-    ("text", "surface", "body text on cards"),
+    ("text", "surface", "body text (and images' alt text) on cards"),
     ("muted", "surface", "secondary text on cards"),
     ("primary", "surface", "links on cards"),
     ("muted", "background", "footer text"),
     ("on_accent", "accent", "masthead text"),
     ("button_text", "primary", "button text"),
-    ("dark_text", "dark_surface", "dark mode: body text"),
+    ("dark_text", "dark_surface", "dark mode: body text (and images' alt text)"),
     ("dark_muted", "dark_surface", "dark mode: secondary text"),
     ("dark_primary", "dark_surface", "dark mode: links"),
     ("dark_muted", "dark_background", "dark mode: footer text"),
@@ -95,7 +95,9 @@ def _tracking_findings(href: str) -> list[Finding]:
             Finding(
                 "error",
                 "link.utm-doubled",
-                f"UTM parameter(s) {', '.join(doubled)} appear twice",
+                f"UTM parameters {', '.join(doubled)} appear twice"
+                if len(doubled) > 1
+                else f"UTM parameter {doubled[0]} appears twice",
                 href[:100],
             )
         )
@@ -187,7 +189,12 @@ def check_accessibility(ctx: Context) -> list[Finding]:
                     text[:60],
                 )
             )
-    layout = [t for t in f.tables if t.get("role") != "presentation"]
+    # a Markdown table is data: its header cells say so, and screen readers should announce it
+    layout = [
+        t
+        for t in f.tables
+        if t.get("role") != "presentation" and "md-table" not in t.get("class", "").split()
+    ]
     if layout:
         out.append(
             Finding(

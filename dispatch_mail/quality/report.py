@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape, quoteattr
 
+from dispatch_mail.project.wording import plural
 from dispatch_mail.quality.budget import GMAIL_CLIP_BYTES
 from dispatch_mail.quality.findings import LEVELS, CheckReport
 
 
-def format_text(reports: list[CheckReport], verbose: bool = False) -> str:
-    """Figures, then errors and warnings (notes too with ``verbose``), then the counts."""
+def format_text(reports: list[CheckReport], verbose: bool = False, *, quiet: bool = False) -> str:
+    """Figures (not when ``quiet``), errors and warnings (notes too with ``verbose``), counts."""
     lines = []
     for report in reports:
         lines.append(f"{report.path}:")
-        if report.stats:
+        if report.stats and not quiet:
             s = report.stats
             lines.append(
                 f"  HTML {s['html_bytes'] / 1024:.1f} KB of Gmail's {GMAIL_CLIP_BYTES // 1024} KB"
-                f" · text {s['text_bytes'] / 1024:.1f} KB · {s['links']} links"
-                f" · {s['images']} images"
+                f" · text {s['text_bytes'] / 1024:.1f} KB · {plural(s['links'], 'link')}"
+                f" · {plural(s['images'], 'image')}"
             )
             heaviest = sorted(s["sections"], key=lambda x: -x["bytes"])[:5]
             lines.append(
@@ -30,8 +31,9 @@ def format_text(reports: list[CheckReport], verbose: bool = False) -> str:
             lines += [f"  {f}" for f in report.findings if f.level == level]
         hidden = "" if verbose or not report.count("note") else " (notes shown with --verbose)"
         lines.append(
-            f"  {report.count('error')} errors, {report.count('warning')} warnings,"
-            f" {report.count('note')} notes{hidden}"
+            f"  {plural(report.count('error'), 'error')},"
+            f" {plural(report.count('warning'), 'warning')},"
+            f" {plural(report.count('note'), 'note')}{hidden}"
         )
     return "\n".join(lines)
 

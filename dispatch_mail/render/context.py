@@ -19,6 +19,7 @@ from dispatch_mail.project.issue import (
 )
 from dispatch_mail.project.settings import Project
 from dispatch_mail.project.urls import add_utm
+from dispatch_mail.render.strings import Strings, arrow, format_issue_date, text_direction
 
 # Per-recipient values are rendered as placeholders and substituted afterwards,
 # so an issue is rendered once, not once per recipient.
@@ -69,8 +70,8 @@ def utm_params(project: Project, issue: Issue) -> dict[str, str]:
     return {f"utm_{k}": v.replace("{slug}", issue.slug) for k, v in merged.items() if v}
 
 
-def stats_line(issue: Issue) -> list[str]:
-    """The masthead's stats, e.g. ['5 owned stories', 'Ecosystem digest', 'APAC roundup']."""
+def stats_line(issue: Issue, strings: Strings) -> list[str]:
+    """The masthead's stats, e.g. ['5 stories', 'Reading list', 'APAC roundup'], in its language."""
     if issue.masthead.stats is not None:
         return list(issue.masthead.stats)
     parts: list[str] = []
@@ -85,17 +86,29 @@ def stats_line(issue: Issue) -> list[str]:
         elif section.stat is not None:
             parts.append(section.stat)
         elif isinstance(section, ReadingListSection):
-            parts.append("Reading list")
+            parts.append(strings("reading_list"))
         elif isinstance(section, RoundupSection):
-            parts.append(f"{section.region} roundup")
+            parts.append(strings("roundup", region=section.region))
     if owned_at is not None:
-        parts[owned_at] = f"{owned} owned {'story' if owned == 1 else 'stories'}"
+        parts[owned_at] = strings("stories", count=owned)
     return parts
 
 
 def slugify(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+    """An ASCII name for an anchor or a List-Id: 'APAC Roundup' → 'apac-roundup'.
+
+    Latin text loses its accents ('Café' → 'cafe'); text that folding would empty or
+    cut ('今週のニュース', 'أخبار') keeps its letters, as an IDNA label ('xn--…'), so two
+    non-Latin headings never both become 'section'.
+    """
+    folded = unicodedata.normalize("NFKD", text)
+    letters = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    ascii_text = letters.encode("ascii", "ignore").decode()
+    if len(re.sub(r"\W", "", ascii_text)) == len(re.sub(r"\W", "", letters)):
+        return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "section"
+    words = re.sub(r"[\W_]+", "-", unicodedata.normalize("NFKC", text).lower()).strip("-")
+    encoded = "xn--" + words.encode("punycode").decode("ascii").lower()
+    return re.sub(r"[^a-z0-9-]+", "-", encoded)[:60].strip("-")
 
 
 def section_anchors(issue: Issue) -> list[str]:
@@ -123,6 +136,12 @@ class TemplateContext(TypedDict):
     project: Project
     issue: Issue
     lang: str
+    dir: str
+    start: str  # the side a line starts on: "left", or "right" in right-to-left text
+    end: str
+    arrow: str
+    t: Strings
+    date_line: str
     stats: list[str]
     anchors: list[str]
     web_url: str | None
@@ -132,19 +151,28 @@ class TemplateContext(TypedDict):
 
 def template_context(project: Project, issue: Issue, personal: bool) -> TemplateContext:
     """Everything the templates see. ``personal`` renders merge tokens for later substitution."""
+    lang = issue.lang or project.lang
+    direction = issue.dir or text_direction(lang)
+    strings = Strings(lang, project.strings)
     if personal:
         merge = merge_tokens(project, issue)
     else:
         merge = {
             "unsubscribe_url": web_unsubscribe_url(project),
-            "greeting": greeting_for(issue, ""),
+            "greeting": greeting_for(issue, "", strings),
             "email": "",
         }
     return {
         "project": project,
         "issue": issue,
-        "lang": issue.lang or project.lang,
-        "stats": stats_line(issue),
+        "lang": lang,
+        "dir": direction,
+        "start": "right" if direction == "rtl" else "left",
+        "end": "left" if direction == "rtl" else "right",
+        "arrow": arrow(direction),
+        "t": strings,
+        "date_line": format_issue_date(issue.date, lang, project.date_format),
+        "stats": stats_line(issue, strings),
         "anchors": section_anchors(issue),
         "web_url": project.web_url(issue.slug),
         "merge": merge,
@@ -152,11 +180,15 @@ def template_context(project: Project, issue: Issue, personal: bool) -> Template
     }
 
 
-def greeting_for(issue: Issue, name: str) -> str:
+def greeting_for(issue: Issue, name: str, strings: Strings | None = None) -> str:
     """The greeting line of one recipient (the web version has no name: the fallback)."""
     if issue.greeting is None:
         return ""
     if "{name}" not in issue.greeting:
         return issue.greeting
     name = " ".join(name.split())
-    return issue.greeting.replace("{name}", name) if name else issue.greeting_fallback
+    if name:
+        return issue.greeting.replace("{name}", name)
+    if issue.greeting_fallback is not None:
+        return issue.greeting_fallback
+    return (strings or Strings(issue.lang or "en"))("greeting_fallback")

@@ -28,12 +28,15 @@ from dispatch_mail.project.markup import (
     TableBlock,
     TextSpan,
 )
+from dispatch_mail.render.bidi import FIRST_STRONG_ISOLATE, POP_ISOLATE, isolate
 from dispatch_mail.render.code import code_html
 from dispatch_mail.render.linebreak import TEXT_WIDTH, display_width, wrap
 
 LinkRewrite = Callable[[str], str]
 __all__ = ["TEXT_WIDTH", "References", "display_width", "inline_html", "inline_text", "wrap"]
-IMAGE_STYLE = "display:block;max-width:100%;height:auto;border:0;margin:0 0 14px"
+# width:100%: an image of a percentage width adds nothing to a table cell's minimum width,
+# so a wide diagram shrinks on a phone instead of widening the whole email
+IMAGE_STYLE = "display:block;width:100%;max-width:100%;height:auto;border:0;margin:0 0 14px"
 
 
 def _unchanged(url: str) -> str:
@@ -43,14 +46,31 @@ def _unchanged(url: str) -> str:
 # --------------------------------------------------------------------------- HTML
 
 
-def inline_html(inline: Inline, link_url: LinkRewrite = _unchanged, link_style: str = "") -> str:
-    """Escaped HTML for an inline run; ``link_url`` rewrites hrefs (UTM tagging)."""
-    return "".join(_span_html(s, link_url, link_style) for s in inline.spans)
+def inline_html(
+    inline: Inline,
+    link_url: LinkRewrite = _unchanged,
+    link_style: str = "",
+    direction: str | None = None,
+) -> str:
+    """Escaped HTML for an inline run; ``link_url`` rewrites hrefs (UTM tagging).
+
+    With the text's ``direction``, runs of the other direction are isolated (``<span dir>``).
+    """
+    return "".join(_span_html(s, link_url, link_style, direction) for s in inline.spans)
 
 
-def _span_html(span: Span, link_url: LinkRewrite, link_style: str) -> str:
+def _isolated_html(direction: str) -> Callable[[str], str]:
+    """A run of the other direction in a ``<span dir>``: the HTML default for ``[dir]`` is
+    ``unicode-bidi: isolate``, and email clients keep ``dir`` where many drop ``<bdi>``."""
+    other = "ltr" if direction == "rtl" else "rtl"
+    return lambda text: f'<span dir="{other}">{escape(text)}</span>'
+
+
+def _span_html(span: Span, link_url: LinkRewrite, link_style: str, direction: str | None) -> str:
     if isinstance(span, TextSpan):
-        return escape(span.text)
+        if not direction:
+            return escape(span.text)
+        return isolate(span.text, direction, _isolated_html(direction), escape)
     if isinstance(span, CodeSpan):
         return f"<code>{escape(span.text)}</code>"
     if isinstance(span, ImageSpan):  # the image's own URL is never tagged: not a click
@@ -59,7 +79,7 @@ def _span_html(span: Span, link_url: LinkRewrite, link_style: str) -> str:
             f'<img class="md-image" src="{escape(span.url)}" alt="{escape(span.alt)}"{title} '
             f'style="{IMAGE_STYLE}">'
         )
-    inner = "".join(_span_html(c, link_url, link_style) for c in span.children)
+    inner = "".join(_span_html(c, link_url, link_style, direction) for c in span.children)
     if isinstance(span, StrongSpan):
         return f"<strong>{inner}</strong>"
     if isinstance(span, EmSpan):
@@ -75,15 +95,18 @@ def markdown_html(
     link_url: LinkRewrite = _unchanged,
     link_style: str = "",
     heading_level: int = 3,
+    direction: str | None = None,
 ) -> str:
     """Block Markdown as HTML; ``heading_level`` keeps headings in order where the text sits."""
     h = max(2, min(6, heading_level))
-    return "".join(_block_html(b, link_url, link_style, h) for b in md.blocks)
+    return "".join(_block_html(b, link_url, link_style, h, direction) for b in md.blocks)
 
 
-def _block_html(block: Block, link_url: LinkRewrite, link_style: str, h: int) -> str:
+def _block_html(
+    block: Block, link_url: LinkRewrite, link_style: str, h: int, direction: str | None
+) -> str:
     def inline(value: Inline) -> str:
-        return inline_html(value, link_url, link_style)
+        return inline_html(value, link_url, link_style, direction)
 
     if isinstance(block, ParagraphBlock):
         return f"<p>{inline(block.inline)}</p>"
@@ -101,7 +124,7 @@ def _block_html(block: Block, link_url: LinkRewrite, link_style: str, h: int) ->
     start = f' start="{block.start}"' if block.ordered and block.start != 1 else ""
     items = "".join(
         f"<li>{inline(item.inline)}"
-        + "".join(_block_html(nested, link_url, link_style, h) for nested in item.lists)
+        + "".join(_block_html(n, link_url, link_style, h, direction) for n in item.lists)
         + "</li>"
         for item in block.items
     )
@@ -150,8 +173,14 @@ class References:
         return out
 
 
-def inline_text(inline: Inline, refs: References) -> str:
-    return "".join(_span_text(s, refs) for s in inline.spans)
+def inline_text(inline: Inline, refs: References, direction: str | None = None) -> str:
+    """Plaintext of an inline run; with ``direction``, other-direction runs get Unicode isolates."""
+    text = "".join(_span_text(s, refs) for s in inline.spans)
+    return isolate(text, direction, _isolated, str) if direction else text
+
+
+def _isolated(text: str) -> str:
+    return f"{FIRST_STRONG_ISOLATE}{text}{POP_ISOLATE}"
 
 
 def _span_text(span: Span, refs: References) -> str:

@@ -44,6 +44,9 @@ _NEWLINE_RUNS = re.compile(r"[ \t]*\n[ \t\n]*")
 _PLAIN_COMMENT = re.compile(r"<!--(?!\s*\[if|\s*\[endif|<!\[endif|>)(?:(?!-->).)*?-->", re.DOTALL)
 
 
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
+
+
 def minify(html: str) -> str:
     """Drop indentation and plain comments, keep Outlook's conditional comments intact.
 
@@ -52,5 +55,10 @@ def minify(html: str) -> str:
     shrink to one newline elsewhere (which keeps lines short for MIME).
     """
     html = _PLAIN_COMMENT.sub("", html)
-    html = _BETWEEN_TAGS.sub("><", html)
-    return _NEWLINE_RUNS.sub("\n", html)
+    if "<pre" not in html:
+        return _NEWLINE_RUNS.sub("\n", _BETWEEN_TAGS.sub("><", html))
+    # a code block's whitespace is its content: only the layout between blocks is squeezed
+    parts = _PRE.split(html)
+    for n in range(0, len(parts), 2):
+        parts[n] = _NEWLINE_RUNS.sub("\n", _BETWEEN_TAGS.sub("><", parts[n]))
+    return "".join(parts)

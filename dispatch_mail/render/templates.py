@@ -10,6 +10,7 @@ from the repository, and it runs where the sending secrets are.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -23,8 +24,11 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from dispatch_mail.errors import RenderError
+from dispatch_mail.project.issue import Event
 from dispatch_mail.project.markup import Inline, Markdown
 from dispatch_mail.project.paths import shown_path
+from dispatch_mail.render.calendar import calendar_path
+from dispatch_mail.render.eventtime import event_when
 from dispatch_mail.render.markup import (
     References,
     display_width,
@@ -35,6 +39,7 @@ from dispatch_mail.render.markup import (
     wrap,
 )
 from dispatch_mail.render.sandbox import SANDBOX_REVISION, TemplateSandbox, render_bounded
+from dispatch_mail.render.strings import format_issue_date, text_direction
 
 THEME_DIR = Path(__file__).resolve().parent / "theme"
 
@@ -91,9 +96,13 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     )
     if base == "off":
         return None
-    # the sandbox compiles its checks into the code: code compiled without them must not be reused
+    # the sandbox compiles its checks into the code, and Jinja compiles each filter's calling
+    # convention (pass_context or not) into it: code compiled for another sandbox, or for
+    # other filters (this module's source), must not be reused
+    filters = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
     folder = os.path.join(
-        base, f"jinja-{__version__}-{jinja2.__version__}-sandbox{SANDBOX_REVISION}"
+        base,
+        f"jinja-{__version__}-{jinja2.__version__}-sandbox{SANDBOX_REVISION}-{filters}",
     )
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -125,8 +134,13 @@ def environment(override_dir: str | None) -> jinja2.Environment:
         width=display_width,
         text=_text_filter,
         md_text=_md_text_filter,
+        event_when=event_when,
+        calendar_url=_calendar_url,
+        long_date=_long_date,
     )
     env.globals["references"] = _references_global
+    env.globals["lang_open"] = _lang_open
+    env.globals["lang_close"] = _lang_close
     return env
 
 
@@ -167,15 +181,46 @@ def _template_position(exc: BaseException, template: str = "template") -> str:
 
 
 # ------------------------------------------------------------------ HTML filters
+def _own_language(ctx: Context, part: object, parent: object = None) -> tuple[str, str] | None:
+    """(lang, dir) of an item (or its section) whose language is not the issue's, else None."""
+    lang = getattr(part, "lang", None) or getattr(parent, "lang", None)
+    direction = getattr(part, "dir", None) or getattr(parent, "dir", None)
+    if lang is None and direction is None:
+        return None
+    lang = lang or ctx.get("lang") or "en"
+    direction = direction or text_direction(lang)
+    if lang == ctx.get("lang") and direction == ctx.get("dir"):
+        return None
+    return lang, direction
+
+
+@jinja2.pass_context
+def _lang_open(ctx: Context, part: object, parent: object = None) -> Markup:
+    """A ``<div lang dir>`` around a part in another language, aligned to its own start."""
+    own = _own_language(ctx, part, parent)
+    if own is None:
+        return Markup("")
+    lang, direction = own
+    align = "right" if direction == "rtl" else "left"
+    return Markup('<div lang="{}" dir="{}" style="text-align:{}">').format(lang, direction, align)
+
+
+@jinja2.pass_context
+def _lang_close(ctx: Context, part: object, parent: object = None) -> Markup:
+    return Markup("</div>") if _own_language(ctx, part, parent) else Markup("")
+
+
 @jinja2.pass_context
 def _inline_filter(ctx: Context, value: Inline, on_accent: bool = False) -> Markup:
     style = f"color:{ctx['project'].brand.colors.on_accent};" if on_accent else ""
-    return Markup(inline_html(value, ctx["linker"], style))
+    return Markup(inline_html(value, ctx["linker"], style, ctx.get("dir")))
 
 
 @jinja2.pass_context
 def _markdown_filter(ctx: Context, value: Markdown, heading_level: int = 3) -> Markup:
-    return Markup(markdown_html(value, ctx["linker"], heading_level=heading_level))
+    return Markup(
+        markdown_html(value, ctx["linker"], heading_level=heading_level, direction=ctx.get("dir"))
+    )
 
 
 @jinja2.pass_context
@@ -201,7 +246,7 @@ def _references(ctx: Context) -> References:
 
 @jinja2.pass_context
 def _text_filter(ctx: Context, value: Inline) -> str:
-    return inline_text(value, _references(ctx))
+    return inline_text(value, _references(ctx), ctx.get("dir"))
 
 
 @jinja2.pass_context
@@ -213,3 +258,17 @@ def _md_text_filter(ctx: Context, value: Markdown) -> str:
 def _references_global(ctx: Context) -> str:
     """The inline-link references gathered since the last call, as ``[n] url`` lines."""
     return "\n".join(f"[{n}] {url}" for n, url in _references(ctx).take())
+
+
+# ------------------------------------------------------------------ events
+@jinja2.pass_context
+def _calendar_url(ctx: Context, event: Event) -> str | None:
+    """The event's .ics in the web archive; None when the issue has no web URL to put it at."""
+    web_url = ctx["web_url"]
+    return f"{web_url}{calendar_path(ctx['issue'], event)}" if web_url else None
+
+
+@jinja2.pass_context
+def _long_date(ctx: Context, day: date) -> str:
+    """A story's date in the issue's language, e.g. '12 May 2026' → 'May 12, 2026' in English."""
+    return format_issue_date(day, str(ctx.get("lang") or "en"), "day")

@@ -7,13 +7,21 @@ processes inherit them. Chromium gets a writable HOME that way too.
 
 Two watches check that it holds (like pre-commit's guard against writing to
 $HOME). In this process an audit hook refuses every write into the user's
-cache, config and data folders, so the test that tries fails at that line.
-Child processes cannot be hooked: the user's dispatch folders are fingerprinted
-at the start of the run and compared at its end.
+cache, config and data folders, anywhere else in the user's home but the
+checkout, and into pytest's shared ``pytest-of-<user>`` folder (the run's
+temp folders live in its own folder: ``temp``, given to pytest as basetemp), so
+the test that tries fails at that line. Child processes cannot be hooked: the
+user's dispatch folders are fingerprinted at the start of the run and compared
+at its end.
+
+The system temp dir itself stays open: the Postfix, Dovecot and PostgreSQL
+helpers make their folders there on purpose (their unprivileged processes
+cannot enter a 0700 folder such as the run's), and they remove them.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import shutil
@@ -83,13 +91,23 @@ class RunHome:
     saved: dict[str, str | None]
     guarded: list[Path]  # the user's own dispatch folders: fingerprinted
     watched: tuple[str, ...]  # the user's cache, config and data folders: no writes at all
+    home: str | None  # the user's home: no writes outside ``allowed``
+    allowed: tuple[str, ...]  # the checkout and the run's folder
     writes: list[str] = field(default_factory=list)  # refused writes not yet reported
     start: dict[Path, Fingerprint] = field(default_factory=dict)
     active: bool = True
 
+    @property
+    def temp(self) -> Path:
+        """The run's temp folders (pytest's basetemp): removed with the run's home."""
+        return self.folder / "tmp"
+
     @classmethod
-    def enter(cls) -> RunHome:
-        """Point HOME, XDG_* and DISPATCH_CACHE_DIR into a new temp folder, children included."""
+    def enter(cls, allowed: tuple[Path, ...] = ()) -> RunHome:
+        """Point HOME, XDG_* and DISPATCH_CACHE_DIR into a new temp folder, children included.
+
+        ``allowed``: where in the user's home the tests may write (the checkout).
+        """
         real = _real_home()
         cache = Path(os.environ.get("XDG_CACHE_HOME") or real / ".cache")
         config = Path(os.environ.get("XDG_CONFIG_HOME") or real / ".config")
@@ -98,8 +116,13 @@ class RunHome:
         guarded = [cache / "dispatch", config / "dispatch", data / "dispatch"]
         if os.environ.get("DISPATCH_CACHE_DIR", "off") != "off":
             guarded.append(Path(os.environ["DISPATCH_CACHE_DIR"]))
-        watched = tuple(os.path.abspath(p) + os.sep for p in (cache, config, data, state, *guarded))
+        shared = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+        watched = tuple(
+            os.path.abspath(p) + os.sep for p in (cache, config, data, state, *guarded, shared)
+        )
+        home = os.path.abspath(real) + os.sep if os.path.abspath(real) != os.sep else None
         folder = Path(tempfile.mkdtemp(prefix="dispatch-tests-home-"))
+        allowed_prefixes = tuple(os.path.abspath(p) + os.sep for p in (*allowed, folder))
         saved = {name: os.environ.get(name) for name in (*REDIRECTED, "DISPATCH_CACHE_DIR")}
         os.environ.update(
             HOME=str(folder),
@@ -109,10 +132,19 @@ class RunHome:
             XDG_STATE_HOME=str(folder / ".local" / "state"),
             DISPATCH_CACHE_DIR=str(folder / ".cache" / "dispatch"),
         )
-        home = cls(folder, saved, guarded, watched)
-        home.start = home.snapshot()
-        sys.addaudithook(home._audit)
-        return home
+        run_home = cls(folder, saved, guarded, watched, home, allowed_prefixes)
+        run_home.temp.mkdir()
+        run_home.start = run_home.snapshot()
+        sys.addaudithook(run_home._audit)
+        return run_home
+
+    def _refuses(self, name: str) -> bool:
+        """Whether a write to the absolute path ``name`` leaves the run's folders."""
+        if "__pycache__" in name or name.startswith(self.allowed):
+            return False
+        return name.startswith(self.watched) or (
+            self.home is not None and name.startswith(self.home)
+        )
 
     def _audit(self, event: str, args: tuple[object, ...]) -> None:
         if not self.active or (event != "open" and event not in CHANGES):
@@ -121,7 +153,7 @@ class RunHome:
             if not isinstance(path, str | bytes | os.PathLike):  # a file descriptor: checked
                 continue  # when it was opened
             name = os.path.abspath(os.fsdecode(path))
-            if name.startswith(self.watched) and "__pycache__" not in name:
+            if self._refuses(name):
                 self.writes.append(f"{event} {name}")
                 raise WroteIntoHome(f"a test wrote into the user's home: {event} {name}")
 

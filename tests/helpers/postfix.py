@@ -1,4 +1,4 @@
-"""A real Postfix on 127.0.0.1, from a config folder of its own, for the bounce tests (as root).
+"""A real Postfix on 127.0.0.1, from a config folder of its own, for the relay tests (as root).
 
 ``Postfix(routes).start()`` writes main.cf and master.cf into a temp folder
 (queue, data and log there too) and runs ``postfix -c DIR start``, whose own
@@ -9,6 +9,11 @@ the folder. Its smtpd listens on a free loopback port and relays for 127.0.0.0/8
 only. ``routes`` maps each domain to a loopback port (an aiosmtpd server of the
 test): every other destination is refused by the error transport, so nothing
 this Postfix queues, its own bounces included, can leave the machine.
+
+With a ``Submission`` it is a relay as an operator runs one for senders (Debian's
+``submission`` service): STARTTLS required, with a certificate of the test's CA,
+then SMTP AUTH (Cyrus SASL, users in a sasldb of its folder, PLAIN and LOGIN), and
+only authenticated clients may relay; without one, any loopback client relays.
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 import pytest
 
 POSTFIX = "/usr/sbin/postfix"
+SASLPASSWD2 = "/usr/sbin/saslpasswd2"
+SASL_PLUGINS = ("libsasldb.so", "libplain.so", "liblogin.so")  # Debian: libsasl2-modules
+SASL_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2",
+                    "/usr/lib/sasl2")  # fmt: skip
 HOSTNAME = "relay.example.net"  # its own name: in its Received lines and its bounces' From
 
 MAIN_CF = """\
@@ -44,7 +54,6 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 relay_domains = {relay_domains}
-smtpd_relay_restrictions = permit_mynetworks, reject
 transport_maps = texthash:{root}/etc/transport
 default_transport = error:5.7.1 this test relay only routes the test domains
 relay_transport = $default_transport
@@ -54,7 +63,6 @@ local_recipient_maps =
 biff = no
 smtputf8_enable = no
 smtp_tls_security_level = none
-smtpd_tls_security_level = none
 smtp_dns_support_level = disabled
 smtp_connect_timeout = 2s
 queue_run_delay = 1s
@@ -62,6 +70,33 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 maillog_file = {root}/maillog
 maillog_file_prefixes = {root}
+"""
+
+OPEN_RELAY_CF = """\
+smtpd_tls_security_level = none
+smtpd_relay_restrictions = permit_mynetworks, reject
+"""
+
+# Debian's submission service in master.cf, as main.cf settings of this one smtpd
+SUBMISSION_CF = """\
+smtpd_tls_security_level = encrypt
+smtpd_tls_chain_files = {root}/etc/relay.pem
+smtpd_tls_auth_only = yes
+smtpd_tls_received_header = yes
+smtpd_tls_loglevel = 1
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = {root}/etc/sasl
+smtpd_sasl_security_options = noanonymous
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+"""
+
+SASL_CONF = """\
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: {sasldb}
+mech_list: PLAIN LOGIN
 """
 
 # chroot off everywhere (column 5): a chroot would need copies of /etc inside the queue folder
@@ -86,6 +121,7 @@ discard   unix  - - n - - discard
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 """
 
 
@@ -103,6 +139,38 @@ def require() -> None:
     pytest.skip(reason)
 
 
+def sasl_available() -> bool:
+    """saslpasswd2 and the Cyrus plugins a sasldb login needs (sasl2-bin, libsasl2-modules)."""
+    plugins = next((Path(d) for d in SASL_PLUGIN_DIRS if Path(d).is_dir()), None)
+    return (
+        os.path.exists(SASLPASSWD2)
+        and plugins is not None
+        and all((plugins / name).exists() for name in SASL_PLUGINS)
+    )
+
+
+def require_submission() -> None:
+    """Like ``require``, for a relay with AUTH: also Cyrus SASL's tools and plugins."""
+    require()
+    if sasl_available():
+        return
+    reason = (
+        f"needs {SASLPASSWD2} and Cyrus SASL's sasldb, PLAIN and LOGIN plugins "
+        "(Debian: apt-get install sasl2-bin libsasl2-modules)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, so the relay tests must run, not skip: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a relay for senders demands: STARTTLS with this certificate, then AUTH as a user."""
+
+    chain_pem: bytes  # the private key, then the certificate and its chain (smtpd_tls_chain_files)
+    users: Mapping[str, str]  # "user@realm" → password
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -112,9 +180,15 @@ def free_port() -> int:
 class Postfix:
     """One throwaway Postfix relay; ``port`` is its smtpd, ``log()`` the tail of its maillog."""
 
-    def __init__(self, routes: Mapping[str, int], relay_domains: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, int],
+        relay_domains: list[str] | None = None,
+        submission: Submission | None = None,
+    ) -> None:
         self.routes = dict(routes)
         self.relay_domains = relay_domains if relay_domains is not None else list(routes)
+        self.submission = submission
         # pytest's temp folders are 0700: Postfix's unprivileged processes could not enter them
         self.root = Path(tempfile.mkdtemp(prefix="dispatch-postfix-"))
         os.chmod(self.root, 0o755)
@@ -156,7 +230,8 @@ class Postfix:
 
     # ------------------------------------------------------------------ for the tests
     def cli_args(self) -> list[str]:
-        return ["--smtp-host", "127.0.0.1", "--smtp-port", str(self.port), "--tls", "none"]
+        tls = "starttls" if self.submission else "none"
+        return ["--smtp-host", "127.0.0.1", "--smtp-port", str(self.port), "--tls", tls]
 
     def log(self, tail: int = 4000) -> str:
         path = self.root / "maillog"
@@ -169,17 +244,41 @@ class Postfix:
         for folder in ("queue", "data"):
             (self.root / folder).mkdir()
         os.chown(self.root / "data", *_owner("postfix"))
+        smtpd = SUBMISSION_CF if self.submission else OPEN_RELAY_CF
         (self.config / "main.cf").write_text(
-            MAIN_CF.format(
+            (MAIN_CF + smtpd).format(
                 root=self.root, hostname=HOSTNAME, relay_domains=", ".join(self.relay_domains)
             ),
             encoding="utf-8",
         )
+        if self.submission:
+            self._write_submission(self.submission)
         (self.config / "master.cf").write_text(MASTER_CF.format(port=self.port), encoding="utf-8")
         (self.config / "transport").write_text(
             "".join(f"{domain} smtp:[127.0.0.1]:{port}\n" for domain, port in self.routes.items()),
             encoding="utf-8",
         )
+
+    def _write_submission(self, submission: Submission) -> None:
+        """The TLS key and chain (root's alone), and the sasldb, which smtpd reads as postfix."""
+        chain = self.config / "relay.pem"
+        chain.touch(mode=0o600)
+        chain.write_bytes(submission.chain_pem)
+        sasl = self.config / "sasl"  # Debian's Postfix reads $config_directory/sasl whatever is set
+        sasl.mkdir(mode=0o755)
+        sasldb = self.root / "sasldb2"  # not in etc/: `postfix check` wants root to own all there
+        for login, password in submission.users.items():
+            user, _, realm = login.partition("@")
+            subprocess.run(
+                [SASLPASSWD2, "-c", "-p", "-f", str(sasldb), "-u", realm or HOSTNAME, user],
+                input=password.encode(),
+                capture_output=True,
+                timeout=30,
+                check=True,
+            )
+        os.chown(sasldb, *_owner("postfix"))
+        os.chmod(sasldb, 0o600)
+        (sasl / "smtpd.conf").write_text(SASL_CONF.format(sasldb=sasldb), encoding="utf-8")
 
     def _postfix(self, command: str) -> None:
         result = subprocess.run(

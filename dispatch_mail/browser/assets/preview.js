@@ -12,7 +12,7 @@
   });
   var frame = document.getElementById("frame");
   var main = document.getElementById("main");
-  var scrollKey = "dispatch-preview-scroll";
+  var scrollKey = "dispatch-preview-scroll:" + location.pathname;
 
   function apply() {
     Object.keys(state).forEach(function (key) { body.setAttribute("data-" + key, state[key]); });
@@ -21,7 +21,7 @@
       button.setAttribute("aria-pressed", on ? "true" : "false");
     });
     if (frame) {
-      var src = "/email.html?scheme=" + state.scheme;
+      var src = "email.html?scheme=" + state.scheme;  // relative: the issue's own, at / or /<slug>/
       if (frame.getAttribute("src") !== src) { frame.setAttribute("src", src); }
     }
     var hash = Object.keys(state).map(function (key) { return key + "=" + state[key]; }).join("&");
@@ -52,8 +52,13 @@
   }
   apply();
 
+  var issue = document.getElementById("issue");  // several issues previewed: go to another
+  if (issue) {
+    issue.addEventListener("change", function () { location.href = issue.value + location.hash; });
+  }
+
   var live = document.getElementById("live");
-  var events = new EventSource("/events?since=" + encodeURIComponent(body.getAttribute("data-version")));
+  var events = new EventSource("events?since=" + encodeURIComponent(body.getAttribute("data-version")));
   events.addEventListener("open", function () { live.textContent = "live"; live.className = ""; });
   events.addEventListener("error", function () { live.textContent = "reconnecting\u2026"; live.className = "down"; });
   events.addEventListener("reload", function () { saveScroll(); location.reload(); });

@@ -17,6 +17,7 @@ from dispatch_mail.endpoint.webhooks import mailgun, postmark, sendgrid, ses, sn
 from dispatch_mail.endpoint.webhooks.payload import MAX_BODY
 from dispatch_mail.endpoint.webhooks.secrets import PROVIDERS
 from dispatch_mail.errors import StoreError, WebhookRejected
+from dispatch_mail.project.wording import plural
 from dispatch_mail.suppression.records import ReturnEvent
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _handler(
         except StoreError as error:
             log.error("webhook %s not applied: %s", provider, error)
             return PlainTextResponse("the store is unavailable\n", status_code=503)
-        return PlainTextResponse(f"ok: {count} events\n")
+        return PlainTextResponse(f"ok: {plural(count, 'event')}\n")
 
     return handle
 
