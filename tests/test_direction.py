@@ -63,7 +63,7 @@ def test_the_theme_speaks_arabic_and_mirrors_its_glyphs(write_project):
     result = build_issue(_arabic(write_project), write=False)
     page = Page(result.rendered.html)
     assert "إلغاء الاشتراك" in page.text  # the footer's unsubscribe link
-    assert "عبر example.org" in page.text  # "Via example.org"
+    assert "出典: example.org" in page.text  # "Via", in the Japanese item's own language
     assert "اقرأ المقال كاملًا ←" in page.text  # the arrow points the way Arabic reads
     assert "«الترجمة جسر بين الثقافات»" in page.text  # Arabic quotation marks
     assert "border-right:4px" in result.rendered.html.replace(" ", "")  # the quote's rule
@@ -72,6 +72,7 @@ def test_the_theme_speaks_arabic_and_mirrors_its_glyphs(write_project):
 
 def test_a_part_in_another_language_gets_its_own_lang_and_dir(write_project):
     html = build_issue(_arabic(write_project), write=False).rendered.html
+    assert "翻訳の未来&nbsp;→</a>" in html  # the Japanese item's arrow points its own way
     assert '<div lang="ja" dir="ltr" style="text-align:left">' in html
     assert html.count('<div lang="ja"') == 1  # only the Japanese item: the Arabic one needs none
 

@@ -39,7 +39,7 @@ from dispatch_mail.render.markup import (
     wrap,
 )
 from dispatch_mail.render.sandbox import SANDBOX_REVISION, TemplateSandbox, render_bounded
-from dispatch_mail.render.strings import format_issue_date, text_direction
+from dispatch_mail.render.strings import Strings, arrow, format_issue_date, text_direction
 
 THEME_DIR = Path(__file__).resolve().parent / "theme"
 
@@ -141,6 +141,8 @@ def environment(override_dir: str | None) -> jinja2.Environment:
     env.globals["references"] = _references_global
     env.globals["lang_open"] = _lang_open
     env.globals["lang_close"] = _lang_close
+    env.globals["words"] = _words
+    env.globals["arrow_for"] = _arrow_for
     return env
 
 
@@ -203,6 +205,23 @@ def _lang_open(ctx: Context, part: object, parent: object = None) -> Markup:
     lang, direction = own
     align = "right" if direction == "rtl" else "left"
     return Markup('<div lang="{}" dir="{}" style="text-align:{}">').format(lang, direction, align)
+
+
+@jinja2.pass_context
+def _words(ctx: Context, part: object = None, parent: object = None) -> Strings:
+    """The theme's words for a part: in its own language when it has one, else the issue's."""
+    own = _own_language(ctx, part, parent)
+    if own is None:
+        words: Strings = ctx["t"]
+        return words
+    return Strings(own[0], ctx["project"].strings)
+
+
+@jinja2.pass_context
+def _arrow_for(ctx: Context, part: object = None, parent: object = None) -> str:
+    """The arrow after a link's words, pointing the way the part reads."""
+    own = _own_language(ctx, part, parent)
+    return arrow(own[1]) if own is not None else str(ctx["arrow"])
 
 
 @jinja2.pass_context
