@@ -180,3 +180,16 @@ def test_a_cldr_date_pattern_with_quoted_words_is_a_date_format(write_project):
 
     folder = write_project(config=PROJECT_YAML + "date_format: \"'Week' w, y\"\n")
     assert "Week 2, 2026" in build_issue(folder, write=False).rendered.text
+
+
+def test_event_times_are_written_in_the_issue_s_language():
+    from dispatch_mail.project.loader import load
+    from dispatch_mail.render.eventtime import event_when
+
+    example = ROOT / "examples" / "bilingual-rtl" / "issues" / "2027-05-issue-14"
+    _, issue = load(example)
+    events = [e for s in issue.sections if s.kind == "events" for e in s.items]
+    assert events
+    assert "مايو" in event_when(events[0], "ar") and "Monday" not in event_when(events[0], "ar")
+    assert "mai" in event_when(events[0], "fr")
+    assert "May" in event_when(events[0], "en")

@@ -1,7 +1,8 @@
 """An event's time as a reader reads it: in the event's own zone, with the zone named.
 
-English for now; the words and the order come from the theme's catalog once it
-has them (``render/templates.py`` registers these as the ``event_when`` filter).
+In English as written here; in another language from CLDR through Babel (its own
+words, order and interval forms), with the zone's abbreviation or UTC offset after
+it. ``render/templates.py`` registers this as the ``event_when`` filter.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from datetime import date, datetime
 
 from dispatch_mail.project.issue import Event
 from dispatch_mail.project.when import offset_text, resolve
+from dispatch_mail.render.strings import babel_locale, primary_subtag
 
 
-def event_when(event: Event) -> str:
-    """E.g. 'Tuesday 12 May 2026, 09:00–17:00 CEST' or '12–14 May 2026'."""
+def event_when(event: Event, lang: str = "en") -> str:
+    """E.g. 'Tuesday 12 May 2026, 09:00–17:00 CEST' or '12–14 May 2026', in ``lang``."""
     span = resolve(event.start, event.end, event.timezone)
     start, end = span.start, span.end
+    if primary_subtag(lang) != "en":
+        return _localized(start, end, lang)
     if not isinstance(start, datetime):
         return _day_range(start, end if end is not None else start)
     if not isinstance(end, datetime):
@@ -49,3 +53,26 @@ def _zone(moment: datetime) -> str:
         return name
     offset = moment.utcoffset()
     return f"UTC{offset_text(offset)}" if offset else "UTC"
+
+
+def _localized(start: date, end: date | None, lang: str) -> str:
+    from babel.dates import format_date, format_interval, format_time
+
+    locale = babel_locale(lang)
+    if not isinstance(start, datetime):
+        last = end if end is not None else start
+        if last == start:
+            return str(format_date(start, "full", locale=locale))
+        return str(format_interval(start, last, "yMMMd", locale=locale))
+    if not isinstance(end, datetime):
+        day = format_date(start.date(), "full", locale=locale)
+        time = format_time(start.replace(tzinfo=None), "short", locale=locale)
+        return f"{day} {time} {_zone(start)}"
+    day = format_date(start.date(), "full", locale=locale)
+    if start.date() == end.date():
+        times = format_interval(start.time(), end.time(), "Hm", locale=locale)
+        return f"{day} {times} {_zone(end)}"
+    last = format_date(end.date(), "full", locale=locale)
+    first_time = format_time(start.replace(tzinfo=None), "short", locale=locale)
+    last_time = format_time(end.replace(tzinfo=None), "short", locale=locale)
+    return f"{day} {first_time} – {last} {last_time} {_zone(end)}"

@@ -16,6 +16,10 @@ from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from babel.core import Locale
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 DEFAULT_LANG = "en"
@@ -93,14 +97,9 @@ def format_issue_date(day: date, lang: str, date_format: str = "month") -> str:
     """The masthead's date: 'April 2026' (month), 'April 1, 2026' (day), in the issue's language."""
     if date_format == "month" and primary_subtag(lang) == DEFAULT_LANG:
         return day.strftime("%B %Y")  # what CLDR says for English, without importing Babel
-    from babel.core import Locale, UnknownLocaleError
     from babel.dates import format_date, format_skeleton
 
-    try:
-        locale = Locale.parse(lang.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        base = primary_subtag(lang)
-        locale = Locale.parse(base) if _known(base) else Locale("en")
+    locale = babel_locale(lang)
     if date_format == "month":
         return str(format_skeleton("yMMMM", day, locale=locale))
     if date_format == "day":
@@ -108,6 +107,17 @@ def format_issue_date(day: date, lang: str, date_format: str = "month") -> str:
     if date_format == "weekday":
         return str(format_date(day, "full", locale=locale))
     return str(format_date(day, date_format, locale=locale))
+
+
+def babel_locale(lang: str) -> Locale:
+    """Babel's locale for a BCP 47 tag: the region's, else the language's, else English."""
+    from babel.core import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(lang.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        base = primary_subtag(lang)
+        return Locale.parse(base) if _known(base) else Locale("en")
 
 
 def _known(lang: str) -> bool:

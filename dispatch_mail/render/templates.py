@@ -134,7 +134,7 @@ def environment(override_dir: str | None) -> jinja2.Environment:
         width=display_width,
         text=_text_filter,
         md_text=_md_text_filter,
-        event_when=event_when,
+        event_when=_event_when,
         calendar_url=_calendar_url,
         long_date=_long_date,
     )
@@ -285,6 +285,11 @@ def _calendar_url(ctx: Context, event: Event) -> str | None:
     """The event's .ics in the web archive; None when the issue has no web URL to put it at."""
     web_url = ctx["web_url"]
     return f"{web_url}{calendar_path(ctx['issue'], event)}" if web_url else None
+
+
+@jinja2.pass_context
+def _event_when(ctx: Context, event: Event) -> str:
+    return event_when(event, str(ctx.get("lang") or "en"))
 
 
 @jinja2.pass_context
