@@ -10,6 +10,7 @@ import email
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dispatch_mail.cli import main
@@ -73,3 +74,27 @@ def test_the_budget_counts_the_html_part_as_sent(tmp_path):
     both = f"HTML {raw / 1024:.1f} KB, {sent / 1024:.1f} KB as sent (quoted-printable)"
     assert finding.message.startswith(both), finding.message
     assert f"warning: {both}; past Gmail's 102 KB clip" in output, output
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>plain ascii</p>\n" * 3000,
+        '<a href="x" style="a=b">=</a>\n' * 2000,
+        "<p>日本語の文章、アラビア語 العربية</p>\n" * 1500,
+        "<td> \t</td> \n" * 5000,
+    ],
+    ids=["ascii", "equals", "cjk", "trailing-space"],
+)
+def test_the_quick_bound_is_never_below_the_part_as_sent(html):
+    from dispatch_mail.quality.budget import (
+        SIZE_WARNING_BYTES,
+        sent_html_bytes,
+        surely_under_budget,
+    )
+
+    sent = sent_html_bytes(html)
+    if surely_under_budget(html.encode("utf-8")):
+        assert sent <= SIZE_WARNING_BYTES
+    # and the bound is tight enough to spare the DPDK issue its encoding
+    assert surely_under_budget(("<p>x</p>\n" * 1000).encode())

@@ -72,7 +72,7 @@ def _localized(start: date, end: date | None, lang: str) -> str:
     if start.date() == end.date():
         times = format_interval(start.time(), end.time(), "Hm", locale=locale)
         return f"{day} {times} {_zone(end)}"
-    last = format_date(end.date(), "full", locale=locale)
+    last_day = format_date(end.date(), "full", locale=locale)
     first_time = format_time(start.replace(tzinfo=None), "short", locale=locale)
     last_time = format_time(end.replace(tzinfo=None), "short", locale=locale)
-    return f"{day} {first_time} – {last} {last_time} {_zone(end)}"
+    return f"{day} {first_time} – {last_day} {last_time} {_zone(end)}"
