@@ -158,7 +158,7 @@ def measure(
     runs = []
     for _ in range(repeats):
         DelayedSink.one_way, DelayedSink.proxy_cpu = one_way, 0.0
-        r = runner.measure(sender, n, csv)
+        r = runner.measure(sender, n, csv, getattr(runner, "issue", bench.ISSUE))
         runs.append({**r, "proxy_cpu_s": DelayedSink.proxy_cpu})
     best = max(runs, key=lambda r: r["rate"])
     return {
@@ -191,6 +191,8 @@ def run(args: argparse.Namespace) -> dict:
             before = bench.Bench(runner.args, tmp, sink_exe, source_exe)
             before.env["PYTHONPATH"] = str(Path(args.baseline).resolve())
             before.counter = 1000  # journals of its own
+            # its own issue and dispatch.yaml: an older checkout may not read today's settings
+            before.issue = Path(args.baseline).resolve() / "issues" / "2026-q1"
             runners["dispatch_before"] = before
         try:
             result["message_bytes"] = bench.write_message(runner.message_file, runner.env)
@@ -199,7 +201,8 @@ def run(args: argparse.Namespace) -> dict:
             warm = tmp / "warm.csv"
             bench.write_list(warm, 100)
             for each in runners.values():
-                each.measure("dispatch", 100, warm)  # caches (templates, bytecode) warm
+                # caches (templates, bytecode) warm
+                each.measure("dispatch", 100, warm, getattr(each, "issue", bench.ISSUE))
             for connections in args.connections:
                 runner.args.concurrency = connections
                 for rtt in args.rtts:

@@ -380,3 +380,31 @@ def test_check_judges_the_copy_it_is_given_and_writes_nothing(tmp_path):
     assert "a11y.contrast" in codes(report, "error")
     assert files() == before
     assert not (tmp_path / "build").exists()
+
+
+MID_SENTENCE_LINKS = """\
+subject: Links in mid-sentence
+name: Issue 1
+date: 2026-01-08
+masthead:
+  headline: Hello
+sections:
+  - kind: announcements
+    heading: News
+    items:
+      - "The [release notes](https://example.org/notes) list every change, and the
+        [migration guide](https://example.org/guide) says what to do."
+      - "Join the call on [Jitsi](https://meet.example.org/call) at 15:00 UTC."
+  - kind: links
+    items:
+      - text: "Read the [full story](https://example.org/story) before the vote."
+        url: https://example.org/vote
+"""
+
+
+def test_links_in_mid_sentence_are_no_missing_plaintext(tmp_path):
+    # regression: the plaintext writes "release notes [1] list", which the check took for a
+    # missing item ("the plaintext part lacks ...") and so failed valid issues
+    root = create_project(tmp_path, issues={"one": MID_SENTENCE_LINKS})
+    report = check_issue(root / "issues" / "one")
+    assert [f for f in report.findings if f.code.startswith("text.")] == []
