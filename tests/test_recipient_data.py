@@ -124,4 +124,5 @@ def test_the_same_refusal_for_copy_after_copy_still_stops_the_send(project):
         )
         assert result.returncode == 1
         assert "error: the relay rejected the message itself 5 times in a row" in result.stderr
-    assert counts(project.journal) == {"sent": 5, "failed": 5, "pending": 30}
+    # the streak is the message's fault, not its recipients': they wait for the fixed run
+    assert counts(project.journal) == {"sent": 5, "pending": 35}

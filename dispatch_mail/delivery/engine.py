@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
@@ -77,7 +78,11 @@ class SendEngine:
             live=self._live_connections,
         )
         # recipients refused in a row with the same reply, by phase: (code, addresses)
-        self._streaks: dict[str, tuple[int | None, set[str]]] = {}
+        # per phase: the reply's code, and the rows refused with it in a row (email → row id)
+        self._streaks: dict[str, tuple[int | None, dict[str, int]]] = {}
+        # one signing thread: OpenSSL's RSA lets the GIL go, so it runs beside the event loop;
+        # more threads would only fight the loop for the GIL over the canonicalization
+        self._signing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim")
         self.in_flight = 0
         self._accepted: dict[int, SentReply] = {}  # per worker: accepted, not yet committed as sent
         self._clients: dict[int, aiosmtplib.SMTP | None] = {}  # per worker: its connection
@@ -113,6 +118,7 @@ class SendEngine:
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
             self.journal.stop_checkpoints()
+            self._signing.shutdown(wait=False, cancel_futures=True)
             self.summary.ended = time.monotonic()
             if self.progress:
                 self.progress(self.summary, self.journal.counts())
@@ -269,8 +275,8 @@ class SendEngine:
             if self.messages.dkim is None:
                 data = self.messages.render(row.email, row.fields, row.message_id, date)
             else:  # RSA in OpenSSL lets the GIL go: signing on the other core, the loop goes on
-                data = await asyncio.to_thread(
-                    self.messages.render, row.email, row.fields, row.message_id, date
+                data = await asyncio.get_running_loop().run_in_executor(
+                    self._signing, self.messages.render, row.email, row.fields, row.message_id, date
                 )
         except RecipientDataError as exc:
             # this recipient's own data makes no sendable message: fail them alone, unsent
@@ -353,22 +359,27 @@ class SendEngine:
         self.journal.mark_failed(row.id, code, f"{phase}: {text}")
         self.summary.failed += 1
         if phase == "data" or (phase == "rcpt" and blames_us(reply)):
-            self._count_refusal(row.email, phase, code, text)
+            self._count_refusal(row, phase, code, text)
 
-    def _count_refusal(self, email: str, phase: str, code: int | None, text: str) -> None:
+    def _count_refusal(self, row: Row, phase: str, code: int | None, text: str) -> None:
         """Stop the send when the same refusal hits recipient after recipient.
 
         One copy may be refused for its recipient's own data; the same reply for different
         recipients in a row, none accepted in between (even at the same time), means the
         relay refuses the message itself, or our mail: going on would fail the whole list.
+        The recipients of the streak were refused for that cause, not for themselves: they
+        go back to pending, uncounted, so that the run after the fix reaches them.
         """
-        last_code, streak = self._streaks.get(phase, (code, set()))
-        streak = streak if last_code == code else set()  # another reply: another cause
-        streak.add(email)
+        last_code, streak = self._streaks.get(phase, (code, {}))
+        streak = streak if last_code == code else {}  # another reply: another cause
+        streak[row.email] = row.id
         self._streaks[phase] = (code, streak)
         n = len(streak)
         if n < self.options.abort_after_data_rejects:
             return
+        for row_id in streak.values():
+            self.journal.mark_not_attempted(row_id, f"{phase}: {text}")
+        self.summary.failed -= n
         what = (
             f"the relay rejected the message itself {n} times in a row"
             if phase == "data"
