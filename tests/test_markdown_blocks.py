@@ -271,6 +271,7 @@ def test_a_heading_underline_is_as_wide_as_the_heading():
         "Prices in €, £ and ¥; 50% off — “quoted” — Kenji Ōtani و Chloé Girard",
         "snake_case_names and a-b-c, 1. not a list in a title",
         "日本語のタイトル：五月三日",
+        "Huawei & Zhejiang University — R&D at 5 Gbit/s; AT&T",
     ],
 )
 def test_text_without_markup_reads_as_markdown_it_would_read_it(source):

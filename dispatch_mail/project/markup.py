@@ -212,9 +212,15 @@ def _collect(spans: tuple[Span, ...], kind: type[Any], found: list[Any]) -> None
 # so a build of such an issue never imports markdown-it-py.
 # (an underscore inside a word, as in rte_flow, is never emphasis in CommonMark)
 _INTRAWORD = r"(?<![^\W_])_|_(?![^\W_])"
-_INLINE_SYNTAX = re.compile(r"[\\`*\[\]<>!~&]|" + _INTRAWORD)
+# (an ampersand is markup only as an entity: "R&D" and "A & B" are text)
+_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+_INLINE_SYNTAX = re.compile(r"[\\`*\[\]<>!~]|" + _ENTITY + "|" + _INTRAWORD)
 _BLOCK_SYNTAX = re.compile(
-    r"[\\`*\[\]<>!~&|#]|^(?: {4}|\t| {0,3}(?:[-+=]|\d{1,9}[.)]))|" + _INTRAWORD, re.M
+    r"[\\`*\[\]<>!~|#]|^(?: {4}|\t| {0,3}(?:[-+=]|\d{1,9}[.)]))|"
+    + _ENTITY
+    + "|"
+    + _INTRAWORD,
+    re.M,
 )
 
 
