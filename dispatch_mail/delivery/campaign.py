@@ -37,6 +37,7 @@ from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.delivery.testcopies import as_member, find_member, test_address
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
 from dispatch_mail.mail.dkim import DkimSigner
+from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV
 from dispatch_mail.mail.headers import make_message_id
 from dispatch_mail.mail.personal import PersonalMessages
 from dispatch_mail.mail.tokens import TokenKeys
@@ -48,8 +49,6 @@ from dispatch_mail.project.paths import journal_path as default_journal_path
 from dispatch_mail.project.settings import PROJECT_FILE, Project, SmtpProfile
 from dispatch_mail.render import render_issue
 from dispatch_mail.suppression.base import SuppressionStore
-
-DKIM_KEY_ENV = "DISPATCH_DKIM_KEY_FILE"
 
 
 @dataclass

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+DKIM_KEY_ENV = "DISPATCH_DKIM_KEY_FILE"  # the main key's file, over dkim.key_file
 MIN_RSA_BITS = 1024  # RFC 8301 3.2: signers MUST use at least this
 GOOD_RSA_BITS = 2048  # ... and SHOULD use at least this
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV, GOOD_RSA_BITS, MIN_RSA_BITS
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.settings import Project
 from dispatch_mail.quality.dns_lookup import TxtAnswer, TxtLookup, organizational_domain
@@ -24,9 +25,6 @@ from dispatch_mail.quality.dns_records import (
     spf_problems,
 )
 from dispatch_mail.quality.findings import Finding, Level
-
-DKIM_KEY_ENV = "DISPATCH_DKIM_KEY_FILE"  # as dispatch send reads the main key
-MIN_RSA_BITS, GOOD_RSA_BITS = 1024, 2048  # RFC 8301 3.2
 
 
 @dataclass(frozen=True)

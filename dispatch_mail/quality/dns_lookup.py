@@ -7,7 +7,6 @@ and the Public Suffix List are imported here only, so `dispatch build` never pay
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import os
 import socket
@@ -18,7 +17,6 @@ from dispatch_mail.errors import UsageError
 
 if TYPE_CHECKING:
     import dns.resolver
-    from publicsuffixlist import PublicSuffixList
 
 DNS_SERVER_ENV = "DISPATCH_DNS_SERVER"
 
@@ -143,19 +141,13 @@ def _refusal(exc: dns.resolver.NoNameservers, label: str) -> str:
     return f"{label} answered " + (", ".join(sorted(said)) or "nothing usable")
 
 
-@functools.lru_cache(maxsize=1)
-def _public_suffixes() -> PublicSuffixList:
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()  # the copy the package ships: no download, ever
-
-
 def organizational_domain(domain: str) -> str:
     """RFC 7489 3.2: the registered domain (public suffix + one label), by the Public Suffix List.
 
     ``news.example.co.uk`` → ``example.co.uk``; a domain that is itself a public suffix is its
     own organizational domain. Relaxed DMARC alignment compares these.
     """
+    from dispatch_mail.mail.dkim_keys import organizational_domain as registered
+
     name = domain.lower().rstrip(".")
-    found: str | None = _public_suffixes().privatesuffix(name)
-    return found or name
+    return registered(name) or name
