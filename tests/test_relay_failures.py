@@ -351,3 +351,51 @@ def test_a_relay_that_takes_one_connection_at_a_time_still_reaches_everyone(proj
         assert "not answering" not in result.stderr, "the relay answers: it is no outage"
         assert sorted(server.handler.per_recipient().values()) == [1] * 40
     assert counts(project.journal) == {"sent": 40}
+
+
+# ------------------------------------------------------------------ stopping a pending connection
+def _stubborn_stop(port: int, *, connected_first: bool = False):
+    """Stop a connection attempt that swallows its first cancel, as Python 3.11's wait_for
+    does when the cancel lands as the TCP connect completes; what the connector returns,
+    and the connections the work opened."""
+    from dispatch_mail.delivery.connections import RelayConnector
+    from dispatch_mail.delivery.smtp import SmtpSettings, connect
+
+    async def scenario():
+        stop = asyncio.Event()
+        settings = SmtpSettings("127.0.0.1", port, tls="none", connect_timeout=600)
+        connector = RelayConnector(settings, stop)
+        opened = []
+
+        async def stubborn():
+            if connected_first:  # the connection is up as the send stops
+                opened.append(await connect(settings))
+                stop.set()
+            try:
+                await asyncio.sleep(600)
+            except asyncio.CancelledError:
+                pass  # the first cancel is lost
+            if not connected_first:
+                opened.append(await connect(settings))
+            return opened[-1]
+
+        if not connected_first:
+            asyncio.get_running_loop().call_later(0.05, stop.set)
+        # a guard against a hang, not a measure: without the fix this waits ten minutes
+        result = await asyncio.wait_for(connector._until_stopped(stubborn()), 30)
+        return result, opened
+
+    return asyncio.run(scenario())
+
+
+def test_a_lost_cancel_does_not_leave_the_send_waiting_for_a_greeting(silent):
+    result, opened = _stubborn_stop(silent.port)
+    assert result is None and opened == [], "the second cancel ended the wait for a greeting"
+    assert len(silent.accepted) == 1
+
+
+def test_a_connection_that_opens_as_the_send_stops_is_closed_not_used():
+    with SmtpServer(Recorder()) as server:
+        result, opened = _stubborn_stop(server.port, connected_first=True)
+    assert result is None
+    assert len(opened) == 1 and not opened[0].is_connected

@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from dispatch_mail.delivery.smtp import SmtpSettings, connect, unreachable_reason
 from dispatch_mail.errors import DeliveryError
 
 if TYPE_CHECKING:
     import aiosmtplib
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -147,18 +145,30 @@ class RelayConnector:
             self.opened += 1
         return client
 
-    async def _until_stopped(self, work: Awaitable[T]) -> T | None:
-        """``work``'s result, or None when ``stop`` is set first (the work is then cancelled)."""
+    async def _until_stopped(self, work: Awaitable[aiosmtplib.SMTP]) -> aiosmtplib.SMTP | None:
+        """``work``'s connection, or None when ``stop`` is set first (the work is then cancelled).
+
+        One cancel is not always enough: Python 3.11's ``wait_for`` swallows a cancel that
+        lands as its inner future completes (the TCP connect here), and the greeting's read
+        would then wait out the whole timeout. So cancel again until the work has stopped,
+        and close a connection that opened regardless.
+        """
         task = asyncio.ensure_future(work)
         stopped = asyncio.ensure_future(self.stop.wait())
         try:
             await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
-            if not task.done():
+            while not task.done():
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)  # connect() closes its client
-        return None if task.cancelled() else task.result()
+                await asyncio.wait({task}, timeout=0.05)  # connect() closes its own client
+        if task.cancelled():
+            return None
+        client = task.result()  # raises the work's own error
+        if self.stop.is_set():
+            client.close()  # opened as the send stopped: nothing goes out on it
+            return None
+        return client
 
     async def _stopped_within(self, seconds: float) -> bool:
         try:

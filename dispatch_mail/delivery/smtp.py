@@ -171,6 +171,7 @@ async def _login(client: aiosmtplib.SMTP, username: str, password: str, where: s
 
 
 @functools.cache
+@functools.cache
 def _local_hostname() -> str:
     """Our name for EHLO, looked up once: a slow resolver must not stall every reconnection."""
     return socket.getfqdn() or "localhost"
