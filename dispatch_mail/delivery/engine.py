@@ -15,7 +15,6 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from dispatch_mail.delivery.journal import Journal, Row, SentReply
 from dispatch_mail.delivery.options import SendOptions as SendOptions
 from dispatch_mail.delivery.options import SendSummary as SendSummary
 from dispatch_mail.delivery.ratelimit import RateLimiter
+from dispatch_mail.delivery.signing import SigningProcess
 from dispatch_mail.delivery.smtp import (
     SmtpSettings,
     blames_us,
@@ -80,9 +80,7 @@ class SendEngine:
         # recipients refused in a row with the same reply, by phase: (code, addresses)
         # per phase: the reply's code, and the rows refused with it in a row (email → row id)
         self._streaks: dict[str, tuple[int | None, dict[str, int]]] = {}
-        # one signing thread: OpenSSL's RSA lets the GIL go, so it runs beside the event loop;
-        # more threads would only fight the loop for the GIL over the canonicalization
-        self._signing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim")
+        self._signing: SigningProcess | None = None  # DKIM's RSA, on the other core
         self.in_flight = 0
         self._accepted: dict[int, SentReply] = {}  # per worker: accepted, not yet committed as sent
         self._clients: dict[int, aiosmtplib.SMTP | None] = {}  # per worker: its connection
@@ -90,6 +88,8 @@ class SendEngine:
     # ------------------------------------------------------------------ main loop
     async def run(self) -> SendSummary:
         loop = asyncio.get_running_loop()
+        if self.messages.dkim is not None:
+            self._signing = await SigningProcess.start(self.messages.dkim.keys)
         installed = False
         try:
             loop.add_signal_handler(signal.SIGINT, self._interrupt)
@@ -118,7 +118,8 @@ class SendEngine:
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
             self.journal.stop_checkpoints()
-            self._signing.shutdown(wait=False, cancel_futures=True)
+            if self._signing is not None:
+                await self._signing.close()
             self.summary.ended = time.monotonic()
             if self.progress:
                 self.progress(self.summary, self.journal.counts())
@@ -272,12 +273,14 @@ class SendEngine:
             return client
         date = format_datetime(datetime.now(UTC))
         try:
-            if self.messages.dkim is None:
+            if self.messages.dkim is None or self._signing is None:
                 data = self.messages.render(row.email, row.fields, row.message_id, date)
-            else:  # RSA in OpenSSL lets the GIL go: signing on the other core, the loop goes on
-                data = await asyncio.get_running_loop().run_in_executor(
-                    self._signing, self.messages.render, row.email, row.fields, row.message_id, date
+            else:  # the RSA in the signing process, on the other core
+                message, pending = self.messages.render_unsigned(
+                    row.email, row.fields, row.message_id, date
                 )
+                signatures = await self._signing.sign(pending)
+                data = self.messages.dkim.finish(pending, signatures) + message
         except RecipientDataError as exc:
             # this recipient's own data makes no sendable message: fail them alone, unsent
             self.journal.mark_failed(row.id, None, f"not sent: {exc}")

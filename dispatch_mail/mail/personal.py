@@ -20,7 +20,7 @@ import secrets
 from html import escape
 
 from dispatch_mail.errors import ContentError, RecipientDataError
-from dispatch_mail.mail.dkim import DkimSigner
+from dispatch_mail.mail.dkim import DkimSigner, PendingSignature
 from dispatch_mail.mail.headers import (
     Mailbox,
     encode_fields,
@@ -65,6 +65,11 @@ class PersonalMessages:
         self.list_id = list_id(project)
         self.dkim = dkim_signer
         self.boundary = f"=_dispatch_{secrets.token_hex(12)}"
+        b = self.boundary.encode("ascii")
+        qp = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        self._text_start = PREAMBLE + b"--" + b + b"\r\nContent-Type: text/plain" + qp
+        self._html_start = b"\r\n--" + b + b"\r\nContent-Type: text/html" + qp
+        self._end = b"\r\n--" + b + b"--\r\n"
         self.tokens = dict(rendered.merge_tokens)  # this render's own placeholders
         if tuple(self.tokens) != MERGE_FIELDS:
             raise ValueError("PersonalMessages needs a personal render, with merge tokens")
@@ -135,6 +140,29 @@ class PersonalMessages:
         Raises RecipientDataError, with the reason, when this recipient's data
         cannot make a message that a relay would take.
         """
+        head, body = self._parts(email, fields, message_id, date)
+        message = b"".join((head, b"\r\n", *body))
+        if self.dkim is not None:
+            message = self.dkim.sign_parts(head, body) + message
+        return message
+
+    def render_unsigned(
+        self, email: str, fields: dict[str, str], message_id: str, date: str
+    ) -> tuple[bytes, list[PendingSignature]]:
+        """``render`` but for the RSA: the message, and the signatures still to be made.
+
+        The send engine has the RSA done in a process of its own (delivery/signing.py)
+        and puts ``dkim.finish(pending, signatures)`` in front of the message.
+        """
+        head, body = self._parts(email, fields, message_id, date)
+        pending = self.dkim.prepare(head, body) if self.dkim is not None else []
+        return b"".join((head, b"\r\n", *body)), pending
+
+    def _parts(
+        self, email: str, fields: dict[str, str], message_id: str, date: str
+    ) -> tuple[bytes, list[bytes]]:
+        """The header block and the body in pieces: the issue's pieces are the same objects
+        in every message, which lets the signer canonicalize them once."""
         problem = validate_email(email)
         if problem is not None:
             raise RecipientDataError(f"not a usable address: {problem}", recipient=email)
@@ -146,24 +174,13 @@ class PersonalMessages:
         except ContentError as exc:
             reason = "; ".join(f"{p.key}: {p.message}" for p in exc.problems)
             raise RecipientDataError(reason, recipient=email) from None
-        b = self.boundary.encode("ascii")
-        qp = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        message = b"".join(
-            (
-                head,
-                self._head,
-                b"\r\n",
-                PREAMBLE,
-                b"--" + b + b"\r\nContent-Type: text/plain" + qp,
-                self.text.encode(values),
-                b"\r\n--" + b + b"\r\nContent-Type: text/html" + qp,
-                self.html.encode(values),
-                b"\r\n--" + b + b"--\r\n",
-            )
-        )
-        if self.dkim is not None:
-            message = self.dkim.sign(message) + message
-        return message
+        return head + self._head, [
+            self._text_start,
+            *self.text.parts(values),
+            self._html_start,
+            *self.html.parts(values),
+            self._end,
+        ]
 
     def _recipient_head(
         self, email: str, name: str, message_id: str, date: str, token: str
@@ -214,11 +231,12 @@ class _Segments:
             pos = match.end()
         self.tail = _qp(text[pos:])
 
-    def encode(self, values: dict[str, str]) -> bytes:
+    def parts(self, values: dict[str, str]) -> list[bytes]:
+        """The encoded body in pieces: the static ones are the same objects every time."""
         out: list[bytes] = []
         for piece, name in zip(self.pieces, self.names, strict=True):
             value = values[name]
             out.append(piece)
             out.append(_qp_piece(escape(value) if self.html else value))
         out.append(self.tail)
-        return b"".join(out)
+        return out
