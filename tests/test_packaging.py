@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -52,8 +53,19 @@ def copy_source(to: Path) -> Path:
 
 
 def fresh_venv(folder: Path) -> Path:
-    """A venv of the test interpreter that sees its packages (the dependencies) but not dispatch."""
-    run(sys.executable, "-m", "venv", "--system-site-packages", folder)
+    """A venv that sees the test interpreter's packages (the dependencies) but not dispatch.
+
+    Not ``--system-site-packages``: from a venv that means the base interpreter's packages,
+    which on a fresh machine are none of ours. A path entry for our site-packages instead;
+    its .pth files (the editable dispatch among them) are not run from there.
+    """
+    run(sys.executable, "-m", "venv", folder)
+    python = folder / "bin" / "python"
+    purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (Path(purelib.strip()) / "test-interpreter-packages.pth").write_text(
+        "".join(f"{path}\n" for path in ours), encoding="utf-8"
+    )
     return folder / "bin"
 
 
