@@ -121,6 +121,14 @@ class JournalBusy(UsageError):
         self.pid, self.host, self.since = pid, host, since
 
 
+class NothingSent(UsageError):
+    """An issue has no send journal yet: ``dispatch status`` of it has nothing to show."""
+
+    def __init__(self, message: str, *, issue: str):
+        super().__init__(message)
+        self.issue = issue
+
+
 class DeliveryError(DispatchError):
     """The send cannot go on: the relay refuses us, or rejects the message itself."""
 

@@ -139,10 +139,13 @@ def test_build_verbose_adds_timings_and_quiet_keeps_the_summary(project: Path) -
     quiet = run("build", "--all", "-q", "--out", "out")
     assert quiet.exit_code == 0
     assert quiet.stdout.splitlines() == ["2 built, 0 failed"]
+    one = run("build", "issues/a", "-q", "--out", "out")  # one issue: its own summary line
+    assert one.exit_code == 0
+    assert one.stdout.splitlines() == ["built a: 1 section, 1 link → out/"], one.stdout
 
 
 # ------------------------------------------------------------------ one or more issues, or --all
-@pytest.mark.parametrize("name", ["build", "check", "screenshot", "export", "preview"])
+@pytest.mark.parametrize("name", ["build", "check", "screenshot", "export", "preview", "status"])
 def test_commands_on_issues_take_several_or_all(name: str) -> None:
     command = commands()[name]
     argument = next(p for p in command.params if isinstance(p, click.Argument))
@@ -150,12 +153,14 @@ def test_commands_on_issues_take_several_or_all(name: str) -> None:
     assert _flag(command, "--all") is not None
 
 
-@pytest.mark.parametrize("name", ["send", "status"])
-def test_send_and_status_take_one_issue_and_say_why(name: str) -> None:
+@pytest.mark.parametrize(("name", "why"), [("send", "a send is one issue to one list"),
+                                           ("add", "the one issue it edits")])
+def test_send_and_add_take_one_issue_and_say_why(name: str, why: str) -> None:
     command = commands()[name]
     argument = next(p for p in command.params if isinstance(p, click.Argument))
     assert argument.nargs == 1
-    assert "one issue" in EPILOG and "a send is one issue to one list" in EPILOG
+    assert why in EPILOG.replace("\n", " ")
+    assert "One issue" in (command.help or "")
 
 
 def test_build_several_issues(project: Path) -> None:

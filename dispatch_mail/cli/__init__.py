@@ -53,10 +53,10 @@ class CommandGroup(click.Group):
 
 
 # the conventions every command keeps, said once, at the end of `dispatch --help`
-EPILOG = """Issues: build, check, preview, screenshot and export take one or more issue
-folders, or --all (every issue of the project); each issue is processed, every
-problem reported, and the exit status is that of the worst. send and status
-take one issue: a send is one issue to one list.
+EPILOG = """Issues: build, check, preview, screenshot, export and status take one or more
+issue folders, or --all (every issue of the project); each issue is processed,
+every problem reported, and the exit status is that of the worst. send takes
+one issue (a send is one issue to one list), and add the one issue it edits.
 
 \b
 Verbosity, the same in every command that has it:

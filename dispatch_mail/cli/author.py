@@ -149,6 +149,8 @@ def add(
 ) -> int:
     """Append an item to a section of the issue: fetched from URL, or typed in with --title.
 
+    One issue: the one whose issue.yaml is edited (comments and layout kept).
+
     Fetched: the page's title and description become the item, as plain text (its
     Markdown characters escaped). Pages on this machine or a private network are
     refused unless --allow-private is given. By hand (--title, --url, --note):

@@ -114,7 +114,7 @@ def _build(
         result = build_issue(folders[0], out_dir)
         if fmt == "json":
             click.echo(json.dumps(_summary(result), indent=2, ensure_ascii=False))
-        _report(result, quiet or fmt == "json", verbose)
+        _report(result, quiet or fmt == "json", verbose, summary=fmt == "text")
         return 0
     built, failed = each_issue(
         folders, lambda folder: build_issue(folder, out_dir / folder.name if out_dir else None)
@@ -141,12 +141,16 @@ def _summary(result: BuildResult) -> dict[str, object]:
     }
 
 
-def _report(result: BuildResult, quiet: bool, verbose: bool) -> None:
+def _report(result: BuildResult, quiet: bool, verbose: bool, *, summary: bool = False) -> None:
+    """What one build says; quiet: its warnings, and with ``summary`` its summary line
+    (the command's, when it built one issue)."""
     from dispatch_mail.publish.build import describe
 
     if quiet:
         for warning in result.warnings:
             echo(f"warning: {warning}", err=True, fg="yellow")
+        if summary:
+            echo(describe(result).splitlines()[0])
         return
     echo(describe(result))
     if verbose:

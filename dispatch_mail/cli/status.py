@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 import click
 
 from dispatch_mail.cli.errors import handle_errors
+from dispatch_mail.cli.options import chosen_issues, issue_arguments
 from dispatch_mail.cli.output import echo
+from dispatch_mail.errors import NothingSent, UsageError
 
 if TYPE_CHECKING:
     from dispatch_mail.delivery.status import JournalStatus
 
 
 @click.command()
-@click.argument("issue_dir", type=click.Path(path_type=Path))
+@issue_arguments
 @click.option("--list", "list_name", metavar="NAME", help="Only the journal of this list.")
 @click.option(
     "--journal", "journal_path", type=click.Path(path_type=Path), help="A journal file to read."
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 )
 @handle_errors
 def status(
-    issue_dir: Path,
+    issue_dirs: tuple[Path, ...],
+    every_issue: bool,
     list_name: str | None,
     journal_path: Path | None,
     failures_csv: Path | None,
@@ -46,18 +49,31 @@ def status(
 ) -> int:
     """Show a send's progress and failures from its journal.
 
-    One issue: its journals are those of its sends (one per list).
+    An issue's journals are those of its sends (one per list). With several issues
+    or --all, an issue not sent yet is said to be so.
 
     \b
     Example:
       dispatch status issues/2026-q1
       dispatch status issues/2026-q1 --failures-csv failed.csv
+      dispatch status --all
     """
     from dispatch_mail.delivery.status import send_status, write_failures_csv
 
-    statuses = send_status(
-        issue_dir, list_name=list_name, journal_path=journal_path, excluded=excluded
-    )
+    folders = chosen_issues(issue_dirs, every_issue)
+    if journal_path is not None and len(folders) > 1:
+        raise UsageError("--journal names one send's journal: give one issue with it")
+    statuses: list[JournalStatus] = []
+    for folder in folders:
+        try:
+            statuses += send_status(
+                folder, list_name=list_name, journal_path=journal_path, excluded=excluded
+            )
+        except NothingSent as exc:
+            if len(folders) == 1:
+                raise
+            if fmt == "text":
+                echo(f"{exc.issue}: nothing sent yet")
     if failures_csv:  # every journal's failures in one file
         write_failures_csv(failures_csv, statuses)
     if fmt == "json":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dispatch_mail.delivery.csvfile import inert_cell
 from dispatch_mail.delivery.journal import Deferred, Journal
-from dispatch_mail.errors import UsageError
+from dispatch_mail.errors import NothingSent
 from dispatch_mail.project.files import atomic_write
 from dispatch_mail.project.loader import load
 from dispatch_mail.project.paths import build_dir, journal_paths, shown_path
@@ -81,8 +81,9 @@ def send_status(
     paths = [journal_path] if journal_path else journal_paths(project, issue.slug, list_name)
     if not paths:
         folder = build_dir(project, issue.slug)
-        raise UsageError(
-            f"no send journal for {issue.slug} in {shown_path(folder)} (nothing sent yet?)"
+        raise NothingSent(
+            f"no send journal for {issue.slug} in {shown_path(folder)} (nothing sent yet?)",
+            issue=issue.slug,
         )
     statuses = []
     for path in paths:
