@@ -172,7 +172,8 @@ def manifest_reference() -> str:
         "`1.` numbered lists (nested too), `#` headings, `>` quotes, fenced code "
         "(```` ```rust ````, highlighted) and indented code, tables, "
         "`![alt text](https://…)` images (the alt text is required) and `---` rules. "
-        "What a field may not hold (an image in a title, code in a quote) is an error where it "
+        "What a field may not hold (an image in a title, code in a quote, a list, a table or a "
+        "second paragraph in a field of inline Markdown) is an error where it "
         "is written, never dropped; raw HTML stays text. "
         "Links may be http, https or mailto only; images must be https.",
         "",
@@ -200,8 +201,10 @@ def manifest_reference() -> str:
     lines += [
         "## Derived, not typed",
         "",
-        "- The masthead's date line is the issue's month and year (`March 2026`).",
-        "- The stats line counts featured sections and stories as 'N owned stories', and adds "
+        "- The masthead's date line is the issue's date in `date_format` of dispatch.yaml "
+        "(by default the month and year, `March 2026`), written in the issue's language.",
+        "- The stats line counts featured sections and stories as 'N stories' (the theme word "
+        "`stories` in `strings:` of dispatch.yaml changes it), and adds "
         "'Reading list' (or the section's `stat`) for a reading list "
         "and '<region> roundup' for a roundup.",
         "- 'View this issue in your browser' and the archive links come from `base_url` "

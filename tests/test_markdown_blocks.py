@@ -291,3 +291,62 @@ def test_paragraphs_without_markup_read_as_markdown_it_would_read_them():
     assert [b.inline.spans for b in fast.blocks] == [
         b.inline.spans for b in read_blocks(source)[0]
     ]
+
+
+BLOCKS_IN_INLINE = """\
+subject: Blocks where they cannot go
+name: Issue 1
+date: 2026-04-01
+masthead:
+  headline: Hello
+sections:
+  - kind: announcements
+    heading: News
+    items:
+      - |
+        | crate | downloads |
+        |---|---|
+        | serde | 10 |
+      - |
+        - a bullet
+        - another
+      - |
+        Para one.
+
+        Para two.
+      - |
+        A line
+        that goes on: one paragraph is fine.
+"""
+
+
+def test_blocks_in_an_inline_field_are_located_errors_never_flattened(tmp_path):
+    """A table, a list or a second paragraph in an announcement was flattened into one
+    line (`- | a | b | |---|---|`, `- - a bullet - another`) with no error at all."""
+    from click.testing import CliRunner
+
+    from dispatch_mail.cli import main
+    from tests.helpers.project import create_project
+
+    create_project(tmp_path, issues={"one": BLOCKS_IN_INLINE})
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "issues" / "one")])
+    assert result.exit_code != 0
+    import re
+
+    found = re.findall(r"issue\.yaml:(\d+):\d+: (sections\[0\]\.items\[\d\]): (.*)", result.stderr)
+    assert [(int(line), key) for line, key, _ in found] == [
+        (10, "sections[0].items[0]"),
+        (14, "sections[0].items[1]"),
+        (17, "sections[0].items[2]"),
+    ], result.stderr
+    assert "a table cannot go in this field" in found[0][2]
+    assert "a list cannot go in this field" in found[1][2]
+    assert "holds one paragraph (it has 2)" in found[2][2]
+    assert "items[3]" not in result.stderr, "lines of one paragraph are fine"
+    assert not (tmp_path / "build").exists(), "nothing half-written"
+
+
+@pytest.mark.parametrize("title", ["2026. A year in review", "- a dash first", "# 1 priority"])
+def test_a_one_line_field_is_never_read_as_a_block(title):
+    inline, problems = parse_inline(title)
+    assert problems == [] and inline.plain == title

@@ -58,7 +58,7 @@ class Masthead:
     image: Image | None = doc("A hero image under the headline.", None)
     stats: list[Text] | None = doc(
         "The stats line. Leave it out: it is derived from the sections "
-        "(e.g. '5 owned stories · Ecosystem digest · APAC roundup'); `[]` shows the date alone.",
+        "(e.g. '5 stories · Ecosystem digest · APAC roundup'); `[]` shows the date alone.",
         None,
         max_items=8,
     )

@@ -62,6 +62,31 @@ def read_inline(text: str) -> tuple[tuple[Span, ...], list[str]]:
     return spans, problems
 
 
+def inline_field_problems(source: str) -> list[str]:
+    """What a text of several lines holds that an inline field cannot: any block but
+    one paragraph (a list, a table, code, a heading, a quote, a second paragraph)."""
+    tokens = _parser().parse(source)
+    problems = []
+    paragraphs = 0
+    for token in tokens:
+        if token.level != 0 or token.nesting == -1:
+            continue
+        if token.type == "paragraph_open":
+            paragraphs += 1
+        else:
+            problems.append(
+                f"{_line(token)}{_name(token.type)} cannot go in this field, which holds "
+                "one paragraph of inline Markdown (code, emphasis, links); "
+                "put it in the intro or a section of kind: markdown"
+            )
+    if paragraphs > 1:
+        problems.append(
+            f"this field holds one paragraph (it has {paragraphs}): "
+            "join them, or put them in the intro or a section of kind: markdown"
+        )
+    return problems
+
+
 def read_blocks(source: str) -> tuple[tuple[Block, ...], list[str]]:
     problems: list[str] = []
     tokens = _parser().parse(source)
@@ -268,4 +293,5 @@ def _name(kind: str) -> str:
         "code_block": "code",
         "table_open": "a table",
         "hr": "a rule",
+        "html_block": "raw HTML",
     }.get(kind, kind.removesuffix("_open"))

@@ -14,7 +14,8 @@ What each kind of field may hold is declared by its type:
   and ``---`` rules.
 
 Anything a field may not hold is a problem at load time, never silently
-flattened. Raw HTML is never markup: it stays text, escaped.
+flattened: an inline field of several lines is read as blocks too, and anything
+but one paragraph there (a list, a table, code, a heading) is refused. Raw HTML is never markup: it stays text, escaped.
 
 This module holds the tree and the fast path for text with no markup at all;
 ``render/markup.py`` writes the tree out.
@@ -222,16 +223,23 @@ _BLOCK_SYNTAX = re.compile(
     + _INTRAWORD,
     re.M,
 )
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 def parse_inline(source: str) -> tuple[Inline, list[str]]:
     """Parse inline Markdown; return the tree and the problems found (bad links, images)."""
     text = " ".join(line.strip() for line in source.split("\n")) if "\n" in source else source
-    if not _INLINE_SYNTAX.search(text):
+    # several lines may hold blocks (a list, a table, code, a second paragraph): refused,
+    # never flattened into the line
+    several = "\n" in source.strip("\n")
+    blocks = several and (_BLOCK_SYNTAX.search(source) or _BLANK_LINE.search(source))
+    if not blocks and not _INLINE_SYNTAX.search(text):
         return Inline(source, (TextSpan(text),) if text else ()), []
-    from dispatch_mail.project.markdown_reader import read_inline
+    from dispatch_mail.project.markdown_reader import inline_field_problems, read_inline
 
     spans, problems = read_inline(text)
+    if blocks:
+        problems = inline_field_problems(source) + problems
     return Inline(source, spans), problems
 
 
