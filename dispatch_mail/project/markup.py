@@ -15,7 +15,8 @@ What each kind of field may hold is declared by its type:
 
 Anything a field may not hold is a problem at load time, never silently
 flattened: an inline field of several lines is read as blocks too, and anything
-but one paragraph there (a list, a table, code, a heading) is refused. Raw HTML is never markup: it stays text, escaped.
+but one paragraph there (a list, a table, code, a heading) is refused.
+Raw HTML is never markup: it stays text, escaped.
 
 This module holds the tree and the fast path for text with no markup at all;
 ``render/markup.py`` writes the tree out.
