@@ -350,3 +350,24 @@ def test_blocks_in_an_inline_field_are_located_errors_never_flattened(tmp_path):
 def test_a_one_line_field_is_never_read_as_a_block(title):
     inline, problems = parse_inline(title)
     assert problems == [] and inline.plain == title
+
+
+def test_a_markdown_image_passes_the_check_with_the_columns_width(tmp_path):
+    """`![diagram](…)` in an intro failed `dispatch check` with image.width: Markdown
+    cannot say a width, so the image spans the text column, with the attribute Outlook
+    needs."""
+    from click.testing import CliRunner
+
+    from dispatch_mail.cli import main
+    from tests.helpers.project import create_project
+
+    issue = (
+        "subject: Pictures\nname: Issue 1\ndate: 2026-04-01\nmasthead:\n  headline: Hello\n"
+        "intro: |\n  The new pipeline:\n\n  ![The pipeline, stage by stage]"
+        "(https://static.example.org/pipeline.png)\n"
+        "sections:\n  - kind: announcements\n    items:\n      - Something happened.\n"
+    )
+    create_project(tmp_path, issues={"one": issue})
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "issues" / "one")])
+    assert "image.width" not in result.output, result.output
+    assert result.exit_code == 0, result.output

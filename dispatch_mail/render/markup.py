@@ -37,6 +37,9 @@ __all__ = ["TEXT_WIDTH", "References", "display_width", "inline_html", "inline_t
 # width:100%: an image of a percentage width adds nothing to a table cell's minimum width,
 # so a wide diagram shrinks on a phone instead of widening the whole email
 IMAGE_STYLE = "display:block;width:100%;max-width:100%;height:auto;border:0;margin:0 0 14px"
+# a Markdown image spans the text column (600 px less the theme's 32 px padding each side);
+# the attribute is for Outlook, which ignores CSS widths and shows an image at its own size
+IMAGE_WIDTH = 536
 
 
 def _unchanged(url: str) -> str:
@@ -77,7 +80,7 @@ def _span_html(span: Span, link_url: LinkRewrite, link_style: str, direction: st
         title = f' title="{escape(span.title)}"' if span.title else ""
         return (
             f'<img class="md-image" src="{escape(span.url)}" alt="{escape(span.alt)}"{title} '
-            f'style="{IMAGE_STYLE}">'
+            f'width="{IMAGE_WIDTH}" style="{IMAGE_STYLE}">'
         )
     inner = "".join(_span_html(c, link_url, link_style, direction) for c in span.children)
     if isinstance(span, StrongSpan):
