@@ -89,11 +89,11 @@ def test_the_manifest_file_itself_may_be_named(write_project, tmp_path):
     assert (tmp_path / "out" / "email.eml").is_file()
 
 
-def test_quiet_prints_only_warnings(write_project):
+def test_quiet_prints_only_warnings_and_the_summary_line(write_project):
     write_project()
     result = run("build", "issues/test", "--out", "out", "--quiet")
     assert result.exit_code == 0
-    assert result.stdout == ""
+    assert result.stdout == "built test: 1 section, 1 link → out/\n"  # no file sizes
     assert (
         result.stderr
         == "warning: no preheader: inboxes will show the first words of the email instead\n"

@@ -120,3 +120,51 @@ def test_an_english_issue_is_unchanged(write_project):
     html = build_issue(write_project(), write=False).rendered.html
     assert re.search(r'<html[^>]* lang="en"[^>]* dir="ltr"', html)
     assert "<span dir=" not in html and '<div lang="' not in html
+
+
+STORY_IN_JAPANESE = """\
+subject: نشرة الثقافة
+name: العدد ٢
+date: 2027-04-18
+masthead:
+  headline: مرحبًا بالقراء
+sections:
+  - kind: stories
+    items:
+      - title: 書の心
+        url: https://example.org/sho
+        summary: アンマンで見つけた書の心。
+        lang: ja
+        byline: 文・大谷健二
+        date: 2027-04-18
+      - title: قصة العدد
+        url: https://example.org/story
+        summary: ملخص القصة.
+        byline: سارة
+        date: 2027-04-18
+"""
+
+
+def test_a_date_in_a_part_in_another_language_is_written_in_that_language(write_project):
+    """A Japanese story's date in an Arabic issue was '18 أبريل 2027', Arabic inside a
+    left-to-right part, which the browser showed reordered as '18 2027 أبريل'."""
+    result = build_issue(write_project(STORY_IN_JAPANESE, PROJECT_YAML + "lang: ar\n"), write=False)
+    html, text = result.rendered.html, result.rendered.text
+    japanese = re.findall(r'<div lang="ja"[^>]*>(.*?)</div>', html, re.S)
+    assert any("文・大谷健二 · 2027年4月18日" in part for part in japanese), japanese
+    assert not any(re.search("[\u0600-\u06ff]", part) for part in japanese)
+    assert "文・大谷健二 · 2027年4月18日" in text
+    assert "سارة · 18 أبريل 2027" in text or "سارة · ١٨ أبريل ٢٠٢٧" in text  # the issue's own
+
+
+def test_quotes_stand_upright_in_arabic_and_japanese_and_lean_in_english(write_project):
+    """Italics are a Latin convention: slanted Arabic or Japanese type is a distortion."""
+
+    def quote_styles(html: str) -> list[str]:
+        return [s.replace(" ", "") for s in re.findall(r'<blockquote[^>]* style="([^"]*)"', html)]
+
+    arabic = build_issue(_arabic(write_project), write=False).rendered.html
+    assert quote_styles(arabic) and all("font-style:normal" in s for s in quote_styles(arabic))
+    english = ARABIC_ISSUE.replace("الترجمة جسر بين الثقافات", "Translation is a bridge")
+    html = build_issue(write_project(english, PROJECT_YAML), write=False).rendered.html
+    assert quote_styles(html) and all("font-style:italic" in s for s in quote_styles(html))

@@ -19,7 +19,13 @@ from dispatch_mail.project.issue import (
 )
 from dispatch_mail.project.settings import Project
 from dispatch_mail.project.urls import add_utm
-from dispatch_mail.render.strings import Strings, arrow, format_issue_date, text_direction
+from dispatch_mail.render.strings import (
+    Strings,
+    arrow,
+    format_issue_date,
+    quote_slant,
+    text_direction,
+)
 
 # Per-recipient values are rendered as placeholders and substituted afterwards,
 # so an issue is rendered once, not once per recipient.
@@ -140,6 +146,7 @@ class TemplateContext(TypedDict):
     start: str  # the side a line starts on: "left", or "right" in right-to-left text
     end: str
     arrow: str
+    slant: str  # quotations' font-style: upright in scripts with no italic
     t: Strings
     date_line: str
     stats: list[str]
@@ -170,6 +177,7 @@ def template_context(project: Project, issue: Issue, personal: bool) -> Template
         "start": "right" if direction == "rtl" else "left",
         "end": "left" if direction == "rtl" else "right",
         "arrow": arrow(direction),
+        "slant": quote_slant(lang),
         "t": strings,
         "date_line": format_issue_date(issue.date, lang, project.date_format),
         "stats": stats_line(issue, strings),

@@ -41,6 +41,19 @@ def text_direction(lang: str) -> str:
     return "rtl" if primary_subtag(lang) in RTL_LANGUAGES else "ltr"
 
 
+# scripts with no italic of their own: slanting Arabic, Hebrew, CJK or Indic type is a
+# distortion, not emphasis (the theme's quotes stand upright in these languages)
+_UPRIGHT = frozenset(
+    "ar fa ur ps ckb sd ug he yi dv ja zh ko th lo km my bo hi mr ne bn as pa gu or ta te kn "
+    "ml si am ti".split()
+)
+
+
+def quote_slant(lang: str) -> str:
+    """A quotation's CSS font-style in ``lang``: italic, or normal where the script has none."""
+    return "normal" if primary_subtag(lang) in _UPRIGHT else "italic"
+
+
 def arrow(direction: str) -> str:
     """The arrow after a link's text: it points the way the text reads."""
     return "←" if direction == "rtl" else "→"

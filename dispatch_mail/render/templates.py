@@ -39,7 +39,13 @@ from dispatch_mail.render.markup import (
     wrap,
 )
 from dispatch_mail.render.sandbox import SANDBOX_REVISION, TemplateSandbox, render_bounded
-from dispatch_mail.render.strings import Strings, arrow, format_issue_date, text_direction
+from dispatch_mail.render.strings import (
+    Strings,
+    arrow,
+    format_issue_date,
+    quote_slant,
+    text_direction,
+)
 
 THEME_DIR = Path(__file__).resolve().parent / "theme"
 
@@ -143,6 +149,7 @@ def environment(override_dir: str | None) -> jinja2.Environment:
     env.globals["lang_close"] = _lang_close
     env.globals["words"] = _words
     env.globals["arrow_for"] = _arrow_for
+    env.globals["slant_for"] = _slant_for
     return env
 
 
@@ -225,6 +232,13 @@ def _arrow_for(ctx: Context, part: object = None, parent: object = None) -> str:
 
 
 @jinja2.pass_context
+def _slant_for(ctx: Context, part: object = None, parent: object = None) -> str:
+    """A quotation's font-style in the part's language (upright in Arabic or Japanese)."""
+    own = _own_language(ctx, part, parent)
+    return quote_slant(own[0]) if own is not None else str(ctx["slant"])
+
+
+@jinja2.pass_context
 def _lang_close(ctx: Context, part: object, parent: object = None) -> Markup:
     return Markup("</div>") if _own_language(ctx, part, parent) else Markup("")
 
@@ -287,12 +301,19 @@ def _calendar_url(ctx: Context, event: Event) -> str | None:
     return f"{web_url}{calendar_path(ctx['issue'], event)}" if web_url else None
 
 
-@jinja2.pass_context
-def _event_when(ctx: Context, event: Event) -> str:
-    return event_when(event, str(ctx.get("lang") or "en"))
+def _part_lang(ctx: Context, part: object, parent: object) -> str:
+    own = _own_language(ctx, part, parent)
+    return own[0] if own is not None else str(ctx.get("lang") or "en")
 
 
 @jinja2.pass_context
-def _long_date(ctx: Context, day: date) -> str:
-    """A story's date in the issue's language, e.g. '12 May 2026' → 'May 12, 2026' in English."""
-    return format_issue_date(day, str(ctx.get("lang") or "en"), "day")
+def _event_when(ctx: Context, event: Event, parent: object = None) -> str:
+    """When the event is, in its own language (a Japanese event in an Arabic issue: Japanese)."""
+    return event_when(event, _part_lang(ctx, event, parent))
+
+
+@jinja2.pass_context
+def _long_date(ctx: Context, day: date, part: object = None, parent: object = None) -> str:
+    """A story's date in its language, e.g. '12 May 2026' → 'May 12, 2026' in English: the
+    issue's, or the story's own (an Arabic date inside a Japanese story reorders its digits)."""
+    return format_issue_date(day, _part_lang(ctx, part, parent), "day")
