@@ -72,7 +72,7 @@ def build(links: int, workdir: Path, templates: Path | None) -> dict[str, Any]:
     out = project / "out"
     env = dict(os.environ, DISPATCH_CACHE_DIR=str(workdir / "cache"))
     done = subprocess.run(
-        ["dispatch", "build", str(folder), "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "dispatch_mail", "build", str(folder), "--out", str(out), "-q"],
         cwd=project, env=env, capture_output=True, text=True,
     )
     if done.returncode != 0:
