@@ -279,8 +279,8 @@ def _link_reply(method: str, path: str) -> Reply:
         return Reply(301, headers={"Location": "/ok"})
     if path.startswith("/nohead"):
         return Reply(405) if method == "HEAD" else Reply(200, b"fine")
-    if path.startswith("/slow"):
-        return Reply(200, delay=2)
+    if path.startswith("/slow"):  # far past the timeout, which is far past a quick answer
+        return Reply(200, delay=60)
     return Reply(404)
 
 
@@ -309,7 +309,7 @@ def test_links_option_reports_broken_and_slow_links(tmp_path, link_server):
         ),
     }
     issue = make_project(tmp_path, manifest, config_edits=config)
-    report = check_issue(issue, links=True, link_timeout=0.5)
+    report = check_issue(issue, links=True, link_timeout=5)
     by_url = {f.where: f for f in report.findings if f.code.startswith("links.")}
     assert (
         by_url[f"{link_server}/missing"].code == "links.broken"

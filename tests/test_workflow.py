@@ -42,8 +42,8 @@ REDIRECTS = {"/redirect": "/og", "/loop": "/loop", "/to-ftp": "ftp://example.org
 def _page(method: str, path: str) -> Reply:
     if path in REDIRECTS:
         return Reply(302, headers={"Location": REDIRECTS[path]})
-    if path == "/slow":
-        return Reply(200, delay=2)
+    if path == "/slow":  # far past the timeout, which is far past a quick answer
+        return Reply(200, delay=60)
     if path in PAGES:
         kind, body = PAGES[path]
         return Reply(200, body.encode(), {"Content-Type": f"{kind}; charset=utf-8"})
@@ -153,7 +153,7 @@ def test_add_errors(project, web):
         ("/to-ftp", "links are not allowed"),
         ("/slow", "timed out"),
     ):
-        result = run("add", issue, f"{web}{path}", "--timeout", "0.5", "--allow-private")
+        result = run("add", issue, f"{web}{path}", "--timeout", "5", "--allow-private")
         assert result.exit_code == 1, (path, result.output)
         assert message in result.output, (path, result.output)
         assert "Traceback" not in result.output
