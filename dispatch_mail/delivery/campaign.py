@@ -37,7 +37,7 @@ from dispatch_mail.delivery.smtp import SmtpSettings
 from dispatch_mail.delivery.testcopies import as_member, find_member, test_address
 from dispatch_mail.errors import ContentError, DispatchError, Problem, UsageError
 from dispatch_mail.mail.dkim import DkimSigner
-from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV
+from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV, KeyFile, key_files
 from dispatch_mail.mail.headers import make_message_id
 from dispatch_mail.mail.personal import PersonalMessages
 from dispatch_mail.mail.tokens import TokenKeys
@@ -73,24 +73,23 @@ def _dkim_signer(project: Project, profile: SmtpProfile | None = None) -> DkimSi
         return None
     settings = project.dkim
 
-    def read_key(key_path: str, field: str) -> bytes:
-        path = Path(key_path) if Path(key_path).is_absolute() else project.root / key_path
+    def read_key(key: KeyFile) -> bytes:
+        field = f"{key.field}.key_file"
+        if key.key_path is None:
+            raise UsageError(f"{field}: no key file given")
         try:
-            return path.read_bytes()
+            return key.key_path.read_bytes()
         except OSError as exc:
-            where = "" if field == "dkim.key_file" else f"{field}: "
+            where = "" if key.field == "dkim" else f"{field}: "
+            path = shown_path(key.key_path)
             raise UsageError(
-                f"{where}cannot read the DKIM key {shown_path(path)}: {exc.strerror or exc}"
+                f"{where}cannot read the DKIM key {path}: {exc.strerror or exc}"
             ) from None
 
-    key_path = os.environ.get(DKIM_KEY_ENV) or settings.key_file
-    if not key_path:
+    main, *more = key_files(project)
+    if main.key_path is None:
         raise UsageError(f"dkim: in dispatch.yaml needs key_file or {DKIM_KEY_ENV}")
-    rotation = [
-        (extra.domain or settings.domain, extra.selector, read_key(extra.key_file, field))
-        for i, extra in enumerate(settings.rotation)
-        for field in (f"dkim.rotation[{i}].key_file",)
-    ]
+    rotation = [(key.domain, key.selector, read_key(key)) for key in more]
     profiles = [profile] if profile is not None else list(project.smtp.values())
     default_path = project.return_path or project.sender.address
     return_paths = {p.return_path or default_path for p in profiles} or {default_path}
@@ -100,7 +99,7 @@ def _dkim_signer(project: Project, profile: SmtpProfile | None = None) -> DkimSi
     return DkimSigner(
         settings.domain,
         settings.selector,
-        read_key(key_path, "dkim.key_file"),
+        read_key(main),
         canonicalization=settings.canonicalization,
         oversign=settings.oversign,
         rotation=rotation,

@@ -14,8 +14,10 @@ and b.example.org) are reported as not aligned.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dispatch_mail.errors import UsageError
@@ -25,9 +27,46 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+    from dispatch_mail.project.settings import Project
+
 DKIM_KEY_ENV = "DISPATCH_DKIM_KEY_FILE"  # the main key's file, over dkim.key_file
 MIN_RSA_BITS = 1024  # RFC 8301 3.2: signers MUST use at least this
 GOOD_RSA_BITS = 2048  # ... and SHOULD use at least this
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """One configured DKIM key: its dispatch.yaml field, d=, s= and file; not yet read."""
+
+    field: str  # "dkim" or "dkim.rotation[0]"
+    domain: str
+    selector: str
+    key_path: Path | None  # None: neither key_file nor DISPATCH_DKIM_KEY_FILE
+
+    @property
+    def record_name(self) -> str:
+        """Where its public half is published: the TXT record s._domainkey.d."""
+        return f"{self.selector}._domainkey.{self.domain}"
+
+
+def key_files(project: Project) -> list[KeyFile]:
+    """The main DKIM key, then each rotation key, as `dispatch send` and `check --dns` find
+    them: DISPATCH_DKIM_KEY_FILE over dkim.key_file, paths relative to dispatch.yaml."""
+    if project.dkim is None:
+        return []
+    settings = project.dkim
+
+    def under(path: str | None) -> Path | None:
+        if not path:
+            return None
+        return Path(path) if Path(path).is_absolute() else project.root / path
+
+    main = os.environ.get(DKIM_KEY_ENV) or settings.key_file
+    keys = [KeyFile("dkim", settings.domain, settings.selector, under(main))]
+    for i, extra in enumerate(settings.rotation):
+        domain = extra.domain or settings.domain
+        keys.append(KeyFile(f"dkim.rotation[{i}]", domain, extra.selector, under(extra.key_file)))
+    return keys
 
 
 @dataclass(frozen=True)

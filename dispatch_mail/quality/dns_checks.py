@@ -6,11 +6,10 @@ fails or cannot be told; dns_verdict.py judges alignment and gives the verdict.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV, GOOD_RSA_BITS, MIN_RSA_BITS
+from dispatch_mail.mail.dkim_keys import DKIM_KEY_ENV, GOOD_RSA_BITS, MIN_RSA_BITS, KeyFile
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.settings import Project
 from dispatch_mail.quality.dns_lookup import TxtAnswer, TxtLookup, organizational_domain
@@ -25,20 +24,6 @@ from dispatch_mail.quality.dns_records import (
     spf_problems,
 )
 from dispatch_mail.quality.findings import Finding, Level
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """One key dispatch signs with, and where its public half must be published."""
-
-    field: str  # the dispatch.yaml field, e.g. "dkim.rotation[0]"
-    domain: str
-    selector: str
-    key_path: Path | None  # None: neither key_file nor DISPATCH_DKIM_KEY_FILE
-
-    @property
-    def record_name(self) -> str:
-        return f"{self.selector}._domainkey.{self.domain}"
 
 
 @dataclass
@@ -80,30 +65,6 @@ def envelope_domains(project: Project) -> dict[str, list[str]]:
 
 def _domain(address: str) -> str:
     return address.rsplit("@", 1)[-1].strip().lower().rstrip(".")
-
-
-def signing_keys(project: Project) -> list[SigningKey]:
-    """The main DKIM key and each rotation key, their files found as `dispatch send` finds them."""
-    if project.dkim is None:
-        return []
-    main_path = os.environ.get(DKIM_KEY_ENV) or project.dkim.key_file
-    keys = [
-        SigningKey("dkim", project.dkim.domain, project.dkim.selector, _under(project, main_path))
-    ]
-    for i, extra in enumerate(project.dkim.rotation):
-        domain = extra.domain or project.dkim.domain
-        keys.append(
-            SigningKey(
-                f"dkim.rotation[{i}]", domain, extra.selector, _under(project, extra.key_file)
-            )
-        )
-    return keys
-
-
-def _under(project: Project, path: str | None) -> Path | None:
-    if not path:
-        return None
-    return Path(path) if Path(path).is_absolute() else project.root / path
 
 
 # ------------------------------------------------------------------ SPF
@@ -186,7 +147,7 @@ def published_key(record: DkimKeyRecord) -> tuple[bytes, int] | None:
     return der, key.key_size
 
 
-def check_dkim_key(lookup: TxtLookup, key: SigningKey, out: Outcome) -> bool | None:
+def check_dkim_key(lookup: TxtLookup, key: KeyFile, out: Outcome) -> bool | None:
     """Whether the selector's record holds a usable RSA key that matches the private key.
 
     None: we cannot tell (no answer, or the private key could not be read).
@@ -231,7 +192,7 @@ def check_dkim_key(lookup: TxtLookup, key: SigningKey, out: Outcome) -> bool | N
 
 
 def _judge_key(
-    key: SigningKey, record: DkimKeyRecord, ours: tuple[bytes, int] | str, where: str, out: Outcome
+    key: KeyFile, record: DkimKeyRecord, ours: tuple[bytes, int] | str, where: str, out: Outcome
 ) -> bool | None:
     name = key.record_name
     if not record.public_key:

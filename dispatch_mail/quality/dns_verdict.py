@@ -11,17 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from dispatch_mail.errors import ContentError
+from dispatch_mail.mail.dkim_keys import KeyFile, key_files
 from dispatch_mail.project.loader import find_project_root, load_project
 from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.settings import PROJECT_FILE, Project
 from dispatch_mail.quality.dns_checks import (
     Outcome,
-    SigningKey,
     check_dkim_key,
     check_spf,
     envelope_domains,
     find_dmarc,
-    signing_keys,
 )
 from dispatch_mail.quality.dns_lookup import TxtLookup, organizational_domain
 from dispatch_mail.quality.dns_records import DmarcRecord
@@ -44,7 +43,7 @@ def check_dns(project: Project, lookup: TxtLookup) -> list[Finding]:
     from_domain = project.sender.domain.lower().rstrip(".")
     envelopes = envelope_domains(project)
     spf = {domain: check_spf(lookup, domain, fields, out) for domain, fields in envelopes.items()}
-    keys = signing_keys(project)
+    keys = key_files(project)
     if not keys:
         out.add(
             "warning",
@@ -66,7 +65,7 @@ def check_alignment(
     from_domain: str,
     envelopes: dict[str, list[str]],
     spf: dict[str, bool | None],
-    dkim: dict[SigningKey, bool | None],
+    dkim: dict[KeyFile, bool | None],
     dmarc: DmarcRecord | None,
 ) -> None:
     """DMARC passes when SPF or DKIM passes for a domain aligned with From (RFC 7489 4.2).
@@ -139,7 +138,7 @@ def _verdict(
     out: Outcome,
     from_domain: str,
     envelopes: dict[str, list[str]],
-    good_keys: list[SigningKey],
+    good_keys: list[KeyFile],
     dmarc: DmarcRecord | None,
 ) -> None:
     """Gmail and Yahoo (2024): SPF and DKIM, DMARC with any p=, and From aligned with one."""
