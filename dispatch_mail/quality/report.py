@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape, quoteattr
 
+from dispatch_mail.project.paths import shown_path
 from dispatch_mail.project.wording import plural
 from dispatch_mail.quality.budget import GMAIL_CLIP_BYTES
 from dispatch_mail.quality.findings import LEVELS, CheckReport
@@ -14,7 +15,7 @@ def format_text(reports: list[CheckReport], verbose: bool = False, *, quiet: boo
     """Figures (not when ``quiet``), errors and warnings (notes too with ``verbose``), counts."""
     lines = []
     for report in reports:
-        lines.append(f"{report.path}:")
+        lines.append(f"{shown_path(report.path)}:")  # as `dispatch build` shows paths
         if report.stats and not quiet:
             s = report.stats
             lines.append(
