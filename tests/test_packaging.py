@@ -15,7 +15,6 @@ import json
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -24,10 +23,8 @@ import pytest
 
 import dispatch_mail
 from dispatch_mail.authoring.install_spec import FILL_IN, spec_from_direct_url
+from tests.helpers.checkout import ROOT, copy_source, dependencies_only
 from tests.helpers.needs import need_module, need_program
-
-ROOT = Path(__file__).resolve().parent.parent
-NOT_SOURCE = ("build", "dist", "site", "previews", "*.egg-info", "__pycache__", ".*")
 
 
 def package_data() -> list[str]:
@@ -47,24 +44,14 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return done.stdout + done.stderr
 
 
-def copy_source(to: Path) -> Path:
-    shutil.copytree(ROOT, to, ignore=shutil.ignore_patterns(*NOT_SOURCE))
-    return to
-
-
 def fresh_venv(folder: Path) -> Path:
-    """A venv that sees the test interpreter's packages (the dependencies) but not dispatch.
-
-    Not ``--system-site-packages``: from a venv that means the base interpreter's packages,
-    which on a fresh machine are none of ours. A path entry for our site-packages instead;
-    its .pth files (the editable dispatch among them) are not run from there.
-    """
+    """A venv that sees the test interpreter's packages (the dependencies) but not dispatch."""
     run(sys.executable, "-m", "venv", folder)
     python = folder / "bin" / "python"
     purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    dependencies = dependencies_only(folder.parent / f"{folder.name}-dependencies")
     (Path(purelib.strip()) / "test-interpreter-packages.pth").write_text(
-        "".join(f"{path}\n" for path in ours), encoding="utf-8"
+        f"{dependencies}\n", encoding="utf-8"
     )
     return folder / "bin"
 

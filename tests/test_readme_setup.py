@@ -17,13 +17,11 @@ import os
 import re
 import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOT_SOURCE = ("build", "dist", "site", "previews", "*.egg-info", "__pycache__", ".*")
+from tests.helpers.checkout import ROOT, copy_source, dependencies_only
 
 
 def first_command() -> str:
@@ -49,23 +47,6 @@ def distribution_python() -> tuple[Path, bool]:
     return Path(found), False
 
 
-def dependencies_only(folder: Path) -> str:
-    """This interpreter's installed packages, less dispatch itself: links in ``folder``.
-
-    Not its site-packages as it is: the editable install's finder module there has the
-    same name as the one the command's install writes, and would win the import.
-    """
-    folder.mkdir()
-    for key in ("purelib", "platlib"):
-        for entry in Path(sysconfig.get_paths()[key]).iterdir():
-            own = entry.name.startswith(("__editable__", "dispatch_mail"))
-            if own or entry.suffix == ".pth" or entry.name == "__pycache__":
-                continue
-            if not (folder / entry.name).exists():
-                (folder / entry.name).symlink_to(entry)
-    return str(folder)
-
-
 def test_the_readme_first_command_builds_the_issue_with_the_distributions_python(
     tmp_path: Path,
 ) -> None:
@@ -78,12 +59,11 @@ def test_the_readme_first_command_builds_the_issue_with_the_distributions_python
     probe = subprocess.run([python, "-c", "import ensurepip, venv"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"{python} has no venv/ensurepip (Debian: apt-get install python3-venv)")
-    not_source = shutil.ignore_patterns(*NOT_SOURCE)
-    checkout = shutil.copytree(ROOT, tmp_path / "dispatch", ignore=not_source)
+    checkout = copy_source(tmp_path / "dispatch")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(python)
-    ours = dependencies_only(tmp_path / "dependencies")
+    ours = str(dependencies_only(tmp_path / "dependencies"))
     env = {
         "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
         "HOME": str(tmp_path / "home"),

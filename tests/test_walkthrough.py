@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.checkout import ROOT, copy_source
 from tests.helpers.needs import need_module, need_program
 
-ROOT = Path(__file__).resolve().parent.parent
 MARKED = re.compile(r"^<!-- (walkthrough|runnable) -->\n+```(?:sh|bash)\n(.*?)^```$", re.M | re.S)
-NOT_SOURCE = ("build", "dist", "site", "previews", "*.egg-info", "__pycache__", ".*")
 
 
 def marked_blocks(path: Path) -> list[tuple[str, int, str]]:
@@ -122,8 +120,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("where", "code"), RUNNABLE, ids=[where for where, _ in RUNNABLE])
 def test_a_runnable_docs_block_runs_as_written(where: str, code: str, tmp_path: Path) -> None:
     need_program("bash", "Debian: apt-get install bash")
-    ignored = shutil.ignore_patterns(*NOT_SOURCE)
-    repository = shutil.copytree(ROOT, tmp_path / "repo", ignore=ignored)
+    repository = copy_source(tmp_path / "repo")
     run_block(code, repository, tools(tmp_path / "bin"))
 
 

@@ -31,8 +31,7 @@ class SigningProcess:
     Use ``await SigningProcess.start(keys)``, then ``close()`` when the send ends.
     """
 
-    def __init__(self, keys: Sequence[SigningKey], proc: asyncio.subprocess.Process):
-        self.keys = keys
+    def __init__(self, proc: asyncio.subprocess.Process):
         self._proc = proc
         self._waiting: dict[int, asyncio.Future[bytes]] = {}
         self._next_id = 0
@@ -74,7 +73,7 @@ class SigningProcess:
         if ready != READY:
             await _stop(proc)
             return None
-        return cls(keys, proc)
+        return cls(proc)
 
     async def sign(self, pending: Sequence[PendingSignature]) -> list[bytes]:
         """Each pending signature's RSA signature, in order."""

@@ -83,14 +83,19 @@ class SigningKey:
         return int(self.rsa.key_size)
 
     def sign_digest(self, digest: bytes) -> bytes:
-        """RSA (PKCS#1 v1.5) over a SHA-256 digest: OpenSSL's, which lets the GIL go."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, utils
-
-        return bytes(self.rsa.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())))
+        return sign_digest(self.rsa, digest)
 
     def __repr__(self) -> str:  # never show the key
         return f"SigningKey(domain={self.domain!r}, selector={self.selector!r})"
+
+
+def sign_digest(key: RSAPrivateKey, digest: bytes) -> bytes:
+    """DKIM's a=rsa-sha256: RSA (PKCS#1 v1.5) over a SHA-256 digest, OpenSSL's, which lets
+    the GIL go. The send's signing process (mail/signing_worker.py) signs with it too."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    return bytes(key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())))
 
 
 def load_key(

@@ -41,8 +41,10 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Load the keys, then answer requests until stdin closes; the exit status."""
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from dispatch_mail.mail.dkim_keys import sign_digest
 
     head = _read_exactly(stdin, COUNT.size)
     if head is None:
@@ -59,10 +61,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
         keys.append(key)
     stdout.write(READY)
     stdout.flush()
-    pad, algorithm = padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
     while (request := _read_exactly(stdin, REQUEST.size)) is not None:
         ident, index, digest = REQUEST.unpack(request)
-        signature = keys[index].sign(digest, pad, algorithm)
+        signature = sign_digest(keys[index], digest)
         stdout.write(ANSWER.pack(ident, len(signature)) + signature)
         stdout.flush()
     return 0
